@@ -1,0 +1,268 @@
+"""Pipeline configuration: one YAML file per pipeline, loaded into typed models.
+
+A user adds a dataset by adding ``include/pipelines/<name>.yaml`` (and its generated suite).
+Every error names the file and the key, so a broken file can be fixed without reading code.
+Pure Python: no Airflow import, usable from a notebook.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+ColumnType = Literal["int", "float", "category", "bool", "timestamp", "string"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class ConfigError(ValueError):
+    """A pipeline YAML file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_cron(value: str) -> str:
+    from croniter import croniter  # light, and only needed when a config is loaded
+
+    if value.startswith("@") and value in {"@daily", "@weekly", "@hourly", "@monthly", "@yearly"}:
+        return value
+    if not croniter.is_valid(value):
+        raise ValueError(f"not a valid cron expression: {value!r}")
+    return value
+
+
+class Column(_Strict):
+    type: ColumnType
+    nullable: bool = True
+    min: float | None = None
+    max: float | None = None
+    values: list[str] | None = Field(default=None, description="allowed categories")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> Column:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        if self.values is not None and self.type != "category":
+            raise ValueError("'values' only applies to columns of type 'category'")
+        if self.type == "category" and not self.values:
+            raise ValueError("a 'category' column needs its allowed 'values'")
+        return self
+
+
+class Source(_Strict):
+    uri: str = Field(description="relative to the landing root, or an absolute path or s3:// URI")
+    format: Literal["csv", "parquet"] = "csv"
+    wait_timeout_minutes: int = Field(default=60, ge=0)
+    poke_interval_seconds: int = Field(default=60, ge=5)
+
+
+class RowCount(_Strict):
+    min: int = Field(ge=0)
+    max: int = Field(ge=1)
+
+
+class MeanBetween(_Strict):
+    column: str
+    min: float
+    max: float
+
+
+class Validation(_Strict):
+    suite: str = Field(description="path of the generated suite JSON, relative to include/")
+    max_quarantine_fraction: float = Field(default=0.05, ge=0, le=1)
+    row_count: RowCount
+    mean_between: list[MeanBetween] = Field(default_factory=list)
+
+
+class Schedules(_Strict):
+    ingest: str = "@daily"
+    train: str = "0 4 * * 1"
+    catchup: bool = True
+
+    @field_validator("ingest", "train")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
+
+
+class TrainingParams(_Strict):
+    max_depth: int = Field(default=6, ge=1, le=16)
+    learning_rate: float = Field(default=0.1, gt=0, le=1)
+    n_estimators: int = Field(default=300, ge=1, le=10000)
+    early_stopping_rounds: int = Field(default=20, ge=1)
+    min_child_weight: float = Field(default=1.0, ge=0)
+    subsample: float = Field(default=0.9, gt=0, le=1)
+    colsample_bytree: float = Field(default=0.9, gt=0, le=1)
+    reg_lambda: float = Field(default=1.0, ge=0)
+    max_bin: int = Field(default=256, ge=2)
+
+
+class Training(_Strict):
+    window_days: int = Field(default=28, ge=1)
+    validation_days: int = Field(default=3, ge=1)
+    holdout_days: int = Field(default=3, ge=1)
+    min_partitions: int = Field(default=7, ge=1)
+    min_rows: int = Field(default=5000, ge=1)
+    threshold: float = Field(default=0.5, gt=0, lt=1)
+    slice_column: str | None = None
+    n_trials: int = Field(default=3, ge=1, le=32)
+    device: Device = "auto"
+    seed: int = 42
+    params: TrainingParams = TrainingParams()
+    wait_timeout_minutes: int = Field(default=120, ge=0)
+
+    @model_validator(mode="after")
+    def _split_fits(self) -> Training:
+        if self.validation_days + self.holdout_days >= self.window_days:
+            raise ValueError("window_days must exceed validation_days + holdout_days")
+        return self
+
+
+class Promotion(_Strict):
+    primary_metric: Literal["auc", "log_loss"] = "auc"
+    min_improvement: float = Field(default=0.002, ge=0)
+    floor: float = Field(default=0.6, description="absolute floor the first champion must clear")
+    max_slice_regression: float = Field(default=0.02, ge=0)
+    allow_backfill_promotion: bool = False
+
+
+class Persistence(_Strict):
+    window: int = Field(default=3, ge=1)
+    required: int = Field(default=2, ge=1)
+
+    @model_validator(mode="after")
+    def _fits(self) -> Persistence:
+        if self.required > self.window:
+            raise ValueError("required must not exceed window")
+        return self
+
+
+class Drift(_Strict):
+    psi_threshold: float = Field(default=0.2, gt=0)
+    prediction_psi_threshold: float = Field(default=0.1, gt=0)
+    auc_drop_threshold: float = Field(default=0.03, gt=0)
+    min_rows: int = Field(default=500, ge=1)
+    persistence: Persistence = Persistence()
+    retrain_cooldown_days: int = Field(default=7, ge=0)
+    allow_backfill_trigger: bool = False
+
+
+class Pipeline(_Strict):
+    """One pipeline: what to read, how to check it, how to model it, when to run."""
+
+    name: str
+    description: str = ""
+    owner: str = "mlops"
+    start_date: dt.date
+    end_date: dt.date | None = None
+    source: Source
+    key: str
+    event_time: str
+    target: str
+    columns: dict[str, Column]
+    features: list[str]
+    validation: Validation
+    schedules: Schedules = Schedules()
+    training: Training = Training()
+    promotion: Promotion = Promotion()
+    drift: Drift = Drift()
+    retries: int = Field(default=2, ge=0)
+    retry_delay_minutes: float = Field(default=2, ge=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not PIPELINE_NAME.match(value):
+            raise ValueError("must be lowercase letters, digits and '_', starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _columns_agree(self) -> Pipeline:
+        named = {"key": self.key, "event_time": self.event_time, "target": self.target}
+        for field, column in named.items():
+            if column not in self.columns:
+                raise ValueError(f"{field} {column!r} is not one of the declared columns")
+        unknown = [f for f in self.features if f not in self.columns]
+        if unknown:
+            raise ValueError(f"features not declared in columns: {unknown}")
+        if self.target in self.features or self.key in self.features:
+            raise ValueError("the target and the key cannot be features")
+        if self.columns[self.event_time].type != "timestamp":
+            raise ValueError(f"event_time column {self.event_time!r} must have type 'timestamp'")
+        slice_col = self.training.slice_column
+        if slice_col is not None and (slice_col not in self.columns or self.columns[slice_col].type != "category"):
+            raise ValueError(f"training.slice_column {slice_col!r} must be a declared category column")
+        for mean in self.validation.mean_between:
+            if mean.column not in self.columns:
+                raise ValueError(f"validation.mean_between column {mean.column!r} is not declared")
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [f for f in self.features if self.columns[f].type == "category"]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [f for f in self.features if self.columns[f].type in ("int", "float", "bool")]
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "missing":
+            message = "required key is missing"
+        lines.append(f"  {where}: {message}")
+    return "\n".join(lines)
+
+
+def parse_pipeline(data: Any, *, source: str) -> Pipeline:
+    """Validate an already-parsed YAML document; ``source`` names it in errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    try:
+        return Pipeline.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: invalid pipeline config\n{_describe(exc)}") from None
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    """Load one pipeline YAML file. The file's stem must equal the pipeline name."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    pipeline = parse_pipeline(data, source=str(path))
+    if pipeline.name != path.stem:
+        raise ConfigError(f"{path}: name {pipeline.name!r} must match the file name {path.stem!r}")
+    return pipeline
+
+
+def discover(directory: Path) -> dict[str, Pipeline | ConfigError]:
+    """Load every ``*.yaml`` under ``directory``, keyed by file stem.
+
+    A broken file yields its ``ConfigError`` instead of raising, so one bad pipeline never takes
+    the others down with it.
+    """
+    found: dict[str, Pipeline | ConfigError] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            found[path.stem] = load_pipeline(path)
+        except ConfigError as exc:
+            found[path.stem] = exc
+    return found
