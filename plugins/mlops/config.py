@@ -198,7 +198,9 @@ class Pipeline(_Strict):
         if self.columns[self.event_time].type != "timestamp":
             raise ValueError(f"event_time column {self.event_time!r} must have type 'timestamp'")
         slice_col = self.training.slice_column
-        if slice_col is not None and (slice_col not in self.columns or self.columns[slice_col].type != "category"):
+        if slice_col is not None and (
+            slice_col not in self.columns or self.columns[slice_col].type != "category"
+        ):
             raise ValueError(f"training.slice_column {slice_col!r} must be a declared category column")
         for mean in self.validation.mean_between:
             if mean.column not in self.columns:

@@ -1,0 +1,44 @@
+"""
+### Rollback: move `champion` back
+
+Manual only. Moves the `champion` alias to a target version (default: the previous champion in
+the audit trail), recorded like any promotion. Refuses versions that do not exist or never
+cleared the promotion floor.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, Param
+
+from mlops.config import Pipeline
+from mlops.dagkit import build_stage, dag_kwargs, not_built
+
+
+def build(pipeline: Pipeline) -> DAG:
+    with DAG(
+        **dag_kwargs(pipeline, "rollback", __doc__),
+        schedule=None,
+        catchup=False,
+        params={
+            "target_version": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                section="Rollback",
+                description="version to make champion; empty: the previous champion",
+            ),
+            "reason": Param(
+                "",
+                type="string",
+                minLength=3,
+                maxLength=500,
+                section="Rollback",
+                description="why; recorded on the version",
+            ),
+        },
+    ) as dag:
+        not_built(pipeline.name, "rollback")
+    return dag
+
+
+globals().update(build_stage("rollback", build))

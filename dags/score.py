@@ -1,0 +1,36 @@
+"""
+### Score: batch predictions with the champion
+
+Runs once per `<pipeline>.validated` event and manually over a date range; writes
+`predictions/ds=...` with the key, the score, the label, the model version and the run id.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, Param
+
+from mlops.config import Pipeline
+from mlops.dagkit import build_stage, dag_kwargs, date_range_params, not_built, validated_asset
+
+
+def build(pipeline: Pipeline) -> DAG:
+    with DAG(
+        **dag_kwargs(pipeline, "score", __doc__),
+        schedule=[validated_asset(pipeline.name)],
+        catchup=False,
+        params={
+            **date_range_params("rescore history"),
+            "model_version": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                section="Model",
+                description="registered version to score with; empty: the champion",
+            ),
+        },
+    ) as dag:
+        not_built(pipeline.name, "score")
+    return dag
+
+
+globals().update(build_stage("score", build))

@@ -1,0 +1,83 @@
+"""
+### Train: XGBoost on an as-of window, tracked in MLflow, promoted through a gate
+
+Runs on the pipeline's training cron (weekly in the demo) or when `<pipeline>.drift` fires, and
+manually from the trigger form. Trains on the committed validated partitions of the window that
+ends at the run's logical date, registers the best trial as `challenger`, and moves `champion`
+only when the challenger beats it by the configured margin (never from a backfill run).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
+
+from mlops.config import Pipeline
+from mlops.dagkit import build_stage, dag_kwargs, drift_asset, end_of, not_built
+
+
+def params(pipeline: Pipeline) -> dict[str, Param]:
+    cfg, hp = pipeline.training, pipeline.training.params
+    data, hyper, search, promo = "Training data", "Hyperparameters", "Search and device", "Promotion"
+    return {
+        "window_days": Param(
+            cfg.window_days,
+            type="integer",
+            minimum=cfg.validation_days + cfg.holdout_days + 1,
+            maximum=365,
+            title="Window (days)",
+            section=data,
+            description="validated partitions read, ending at the logical date",
+        ),
+        "max_depth": Param(hp.max_depth, type="integer", minimum=1, maximum=16, section=hyper),
+        "learning_rate": Param(hp.learning_rate, type="number", exclusiveMinimum=0, maximum=1, section=hyper),
+        "n_estimators": Param(hp.n_estimators, type="integer", minimum=1, maximum=10000, section=hyper),
+        "early_stopping_rounds": Param(
+            hp.early_stopping_rounds, type="integer", minimum=1, maximum=1000, section=hyper
+        ),
+        "n_trials": Param(
+            cfg.n_trials,
+            type="integer",
+            minimum=1,
+            maximum=32,
+            section=search,
+            description="candidates trained in parallel; the best on validation is the challenger",
+        ),
+        "device": Param(
+            cfg.device,
+            type="string",
+            enum=["auto", "cpu", "cuda"],
+            section=search,
+            description="auto uses a GPU when one is visible",
+        ),
+        "force_promote": Param(
+            False,
+            type="boolean",
+            section=promo,
+            description="promote even without the required improvement (never below the floor)",
+        ),
+        "reason": Param(
+            "",
+            type="string",
+            maxLength=500,
+            section=promo,
+            description="why this run was started; recorded on the MLflow run",
+        ),
+    }
+
+
+def build(pipeline: Pipeline) -> DAG:
+    with DAG(
+        **dag_kwargs(pipeline, "train", __doc__),
+        schedule=AssetOrTimeSchedule(
+            timetable=CronTriggerTimetable(pipeline.schedules.train, timezone="UTC"),
+            assets=drift_asset(pipeline.name),
+        ),
+        end_date=end_of(pipeline),
+        catchup=pipeline.schedules.catchup,
+        params=params(pipeline),
+    ) as dag:
+        not_built(pipeline.name, "train")
+    return dag
+
+
+globals().update(build_stage("train", build))

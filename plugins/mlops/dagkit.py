@@ -1,0 +1,134 @@
+"""What every DAG file shares: one DAG per pipeline config, with the same defaults.
+
+A DAG file calls ``build_stage(stage, build, doc)``; ``build`` wires one pipeline's DAG. Parsing
+reads YAML files from local disk and touches no database, network or heavy library.
+A pipeline whose YAML is broken still gets a DAG under its id, paused, tagged ``config-error``,
+whose only task fails with the config error: the UI shows what to fix and the other pipelines'
+DAGs are untouched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+from airflow.sdk import DAG, Asset, Param, task
+
+from mlops.config import ConfigError, Pipeline, discover
+from mlops.settings import get_settings
+
+Stage = Literal["ingest", "train", "monitor", "score", "rollback"]
+log = logging.getLogger(__name__)
+
+
+def validated_asset(pipeline: str) -> Asset:
+    """A partition of ``pipeline`` passed the gate; extra ``{ds, rows, quarantined, path}``."""
+    return Asset(f"{pipeline}.validated")
+
+
+def drift_asset(pipeline: str) -> Asset:
+    """Drift above threshold; extra ``{ds, champion_version, features, reason}``."""
+    return Asset(f"{pipeline}.drift")
+
+
+def champion_asset(pipeline: str) -> Asset:
+    """The ``champion`` alias moved; extra names the version, the previous one and why."""
+    return Asset(f"{pipeline}.champion")
+
+
+def dag_id(pipeline: str, stage: Stage) -> str:
+    return f"{pipeline}_{stage}"
+
+
+def _start(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+def end_of(pipeline: Pipeline) -> dt.datetime | None:
+    """The last scheduled day (inclusive), or None for an open-ended pipeline."""
+    return _start(pipeline.end_date) + dt.timedelta(hours=23, minutes=59) if pipeline.end_date else None
+
+
+def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, Any]:
+    """The arguments every stage's DAG shares: owner, retries, tags, dates, docs."""
+    intro = f"**Pipeline `{pipeline.name}`**: {pipeline.description}\n\n" if pipeline.description else ""
+    return {
+        "dag_id": dag_id(pipeline.name, stage),
+        "description": f"{pipeline.name}: {stage}",
+        "doc_md": intro + (doc or ""),
+        "start_date": _start(pipeline.start_date),
+        "tags": ["mlops", pipeline.name, stage],
+        "default_args": {
+            "owner": pipeline.owner,
+            "retries": pipeline.retries,
+            "retry_delay": dt.timedelta(minutes=pipeline.retry_delay_minutes),
+            "retry_exponential_backoff": True,
+        },
+        "max_active_runs": 16 if stage == "ingest" else 1,
+    }
+
+
+def not_built(pipeline: str, stage: Stage) -> None:
+    """A task standing for a stage that is not implemented yet: it fails, it never pretends."""
+
+    @task(task_id="not_built_yet", retries=0)
+    def not_built_yet() -> None:
+        raise NotImplementedError(f"{dag_id(pipeline, stage)}: the {stage} stage is not built yet")
+
+    not_built_yet()
+
+
+def _broken(name: str, stage: Stage, error: ConfigError) -> DAG:
+    with DAG(
+        dag_id=dag_id(name, stage),
+        description=f"{name}: pipeline config error",
+        doc_md=f"## Pipeline config error\n\n```\n{error}\n```\n",
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        tags=["mlops", name, stage, "config-error"],
+        is_paused_upon_creation=True,
+        default_args={"owner": "mlops", "retries": 0},
+    ) as dag:
+
+        @task(task_id="config_error")
+        def config_error() -> None:
+            raise ConfigError(str(error))
+
+        config_error()
+    return dag
+
+
+def build_stage(stage: Stage, build: Callable[[Pipeline], DAG]) -> dict[str, DAG]:
+    """Build ``stage``'s DAG for every pipeline config; returns them by dag_id."""
+    dags: dict[str, DAG] = {}
+    for name, loaded in discover(get_settings().pipelines_dir).items():
+        if isinstance(loaded, ConfigError):
+            log.error("pipeline %s: %s", name, loaded)
+            dag = _broken(name, stage, loaded)
+        else:
+            dag = build(loaded)
+        dags[dag.dag_id] = dag
+    return dags
+
+
+def date_range_params(purpose: str) -> dict[str, Param]:
+    """Optional ``start_ds``/``end_ds`` for manual runs over history; empty means the run's own ds."""
+    section = "Date range"
+    return {
+        "start_ds": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            section=section,
+            description=f"first partition to process ({purpose}); empty: the triggering ones",
+        ),
+        "end_ds": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            section=section,
+            description="last partition to process (inclusive); empty: same as start_ds",
+        ),
+    }

@@ -1,0 +1,150 @@
+"""The lake: layout of partitions and the commit protocol that makes them atomic.
+
+Layout: ``<lake_root>/<pipeline>/<zone>/ds=YYYY-MM-DD/``. A partition is visible only through its
+``_SUCCESS`` manifest, written last in one step (an ``os.replace`` locally, a single PUT on S3). The
+manifest names the data files of the attempt that committed; readers read exactly those. A writer
+killed mid-way leaves only files no manifest names, which the next commit removes. A re-run writes
+new files and swaps the manifest, so readers see the old partition or the new one, never a mix.
+
+Pure Python over a small ``Storage`` protocol; the Airflow hook supplies local or S3 storage.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+Zone = Literal["raw", "validated", "quarantine", "predictions", "reports"]
+ZONES: tuple[Zone, ...] = ("raw", "validated", "quarantine", "predictions", "reports")
+MANIFEST = "_SUCCESS"
+
+
+class Storage(Protocol):
+    """Bytes under one root; paths are relative and use '/'."""
+
+    def read_bytes(self, path: str) -> bytes: ...
+    def write_bytes(self, path: str, data: bytes) -> None: ...
+    def exists(self, path: str) -> bool: ...
+    def list_files(self, prefix: str) -> list[str]: ...
+    def delete(self, paths: list[str]) -> None: ...
+    def uri(self, path: str) -> str: ...
+
+
+class PartitionMissing(FileNotFoundError):
+    """A partition that has not been committed (absent, or a writer never finished)."""
+
+
+def partition_dir(pipeline: str, zone: Zone, ds: str | dt.date) -> str:
+    if zone not in ZONES:
+        raise ValueError(f"unknown zone {zone!r}; expected one of {ZONES}")
+    day = ds if isinstance(ds, dt.date) else dt.date.fromisoformat(ds)
+    return f"{pipeline}/{zone}/ds={day.isoformat()}"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    files: list[str]
+    committed_at: str
+    attempt: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        body = {"files": self.files, "committed_at": self.committed_at, "attempt": self.attempt}
+        return json.dumps({**body, "extra": self.extra}, sort_keys=True, indent=1).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Manifest:
+        body = json.loads(data)
+        return cls(body["files"], body["committed_at"], body["attempt"], body.get("extra", {}))
+
+
+def commit_partition(
+    storage: Storage, directory: str, files: dict[str, bytes], *, extra: dict[str, Any] | None = None
+) -> Manifest:
+    """Write ``files`` (name -> bytes) as the new content of ``directory`` and commit them.
+
+    Names get an attempt suffix so a concurrent or killed writer never overwrites committed files.
+    """
+    attempt = uuid.uuid4().hex[:12]
+    written = []
+    for name, data in files.items():
+        stem, dot, ext = name.partition(".")
+        unique = f"{stem}-{attempt}{dot}{ext}"
+        storage.write_bytes(f"{directory}/{unique}", data)
+        written.append(unique)
+    manifest = Manifest(
+        files=written,
+        committed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        attempt=attempt,
+        extra=extra or {},
+    )
+    storage.write_bytes(f"{directory}/{MANIFEST}", manifest.to_json())
+    # Only now is the old content unreferenced; remove it (and any killed writer's leftovers).
+    stale = [p for p in storage.list_files(directory) if p.rsplit("/", 1)[-1] not in {*written, MANIFEST}]
+    storage.delete(stale)
+    return manifest
+
+
+def read_manifest(storage: Storage, directory: str) -> Manifest:
+    path = f"{directory}/{MANIFEST}"
+    if not storage.exists(path):
+        raise PartitionMissing(f"partition {storage.uri(directory)} is not committed (no {MANIFEST})")
+    return Manifest.from_json(storage.read_bytes(path))
+
+
+def is_committed(storage: Storage, directory: str) -> bool:
+    return storage.exists(f"{directory}/{MANIFEST}")
+
+
+def read_partition(storage: Storage, directory: str) -> dict[str, bytes]:
+    """The committed files of a partition, by their name without the attempt suffix."""
+    manifest = read_manifest(storage, directory)
+    suffix = f"-{manifest.attempt}"
+    return {name.replace(suffix, "", 1): storage.read_bytes(f"{directory}/{name}") for name in manifest.files}
+
+
+class LocalStorage:
+    """Storage on a local directory; writes are atomic (temporary file, then rename)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def _path(self, path: str) -> Path:
+        return self.root / path
+
+    def read_bytes(self, path: str) -> bytes:
+        return self._path(path).read_bytes()
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        target = self._path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def exists(self, path: str) -> bool:
+        return self._path(path).is_file()
+
+    def list_files(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+
+    def delete(self, paths: list[str]) -> None:
+        for path in paths:
+            self._path(path).unlink(missing_ok=True)
+
+    def uri(self, path: str) -> str:
+        return str(self._path(path))
