@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import functools
 import io
 import os
 import sys
@@ -66,7 +67,12 @@ _OUT_OF_RANGE: dict[str, tuple[float, float]] = {
     "support_calls": (-1, 99),
     "late_payments": (-2, 99),
 }
-_UNKNOWN_CATEGORY = {"plan": "platinum", "contract": "weekly", "region": "central", "payment_method": "crypto"}
+_UNKNOWN_CATEGORY = {
+    "plan": "platinum",
+    "contract": "weekly",
+    "region": "central",
+    "payment_method": "crypto",
+}
 # Optional (nullable: true) columns are sometimes empty in clean data too: valid, not a defect.
 _OPTIONAL_NULL_FRACTION = 0.005
 _OPTIONAL = ("data_usage_gb", "late_payments", "region", "payment_method", "autopay")
@@ -330,6 +336,10 @@ def _write_local(root: Path, relative_path: str, data: bytes) -> None:
         raise
 
 
+def _exists_local(root: Path, relative_path: str) -> bool:
+    return (root / relative_path).is_file()
+
+
 def _day_or_none(value: str) -> dt.date | None:
     if value.strip().lower() == "none":
         return None
@@ -396,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         write, exists = lake.write_bytes, lake.exists
     else:
         root = Path(landing.removeprefix("file://"))
-        write = lambda path, data: _write_local(root, path, data)  # noqa: E731
-        exists = lambda path: (root / path).exists()  # noqa: E731
+        write = functools.partial(_write_local, root)
+        exists = functools.partial(_exists_local, root)
 
     started = time.perf_counter()
     summary = run_scenario(config, write, exists=None if args.force else exists)

@@ -1,0 +1,54 @@
+# The two commands: `make run` (the embedded stack) and `make test`. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ENV := source scripts/env.sh &&
+
+.PHONY: help install run stop status test lint format bench demo-data suites clean
+
+help:
+	@echo "make run | stop | status | test | bench | install | demo-data | suites | lint | clean"
+
+# The venv is rebuilt only when a requirements or constraints file changed since the last install.
+install: $(STAMP)
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=...)")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
+	@touch $(STAMP)
+
+demo-data: install
+	@$(ENV) $(BIN)/python -m mlops.scenario
+
+suites: install
+	@$(ENV) $(BIN)/python -m mlops.validation suites
+
+run: install demo-data
+	@scripts/stack.sh start
+
+stop:
+	@scripts/stack.sh stop
+
+status:
+	@scripts/stack.sh status
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	$(ENV) $(BIN)/python -m bench.run
+
+clean: stop
+	rm -rf .local

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The embedded stack: `airflow standalone` and an MLflow server, in the background, state under .local/.
+#   scripts/stack.sh start | stop | status
+# Each server runs in its own session (setsid), so stop can end everything it started, including
+# LocalExecutor workers that ignore SIGTERM and an API server that outlives its parent.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+RUN="$LOCAL/run"
+LOGS="$LOCAL/logs"
+PY="$ROOT/.venv/bin"
+SERVICES=(mlflow airflow)
+
+port_of() { case "$1" in mlflow) echo "$MLFLOW_PORT" ;; airflow) echo "$AIRFLOW__API__PORT" ;; esac; }
+health_url() {
+  case "$1" in
+    mlflow) echo "http://127.0.0.1:$MLFLOW_PORT/health" ;;
+    airflow) echo "http://127.0.0.1:$AIRFLOW__API__PORT/api/v2/monitor/health" ;;
+  esac
+}
+pid_of() { [ -f "$RUN/$1.pid" ] && cat "$RUN/$1.pid" || true; }
+alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+port_busy() { (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+healthy() { curl -fsS --max-time 3 "$(health_url "$1")" >/dev/null 2>&1; }
+
+launch() {
+  local name=$1; shift
+  local port; port=$(port_of "$name")
+  if port_busy "$port"; then
+    echo "error: port $port is taken by another program; $name cannot start (free it or set ${name^^}_PORT)" >&2
+    return 1
+  fi
+  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+start() {
+  mkdir -p "$RUN" "$LOGS" "$AIRFLOW_HOME" "$LOCAL/mlflow/artifacts"
+  local all_up=1
+  for s in "${SERVICES[@]}"; do alive "$s" || all_up=0; done
+  if [ $all_up = 1 ]; then
+    echo "The stack is already running (make stop to stop it)."
+    summary
+    return 0
+  fi
+  # Fixed local login; the passwords file is the simple auth manager's own format.
+  [ -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ] ||
+    echo '{"admin": "admin"}' >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
+  alive mlflow || launch mlflow "$PY/mlflow" server \
+    --backend-store-uri "sqlite:///$LOCAL/mlflow/mlflow.db" \
+    --artifacts-destination "$LOCAL/mlflow/artifacts" \
+    --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1
+  alive airflow || launch airflow "$PY/airflow" standalone
+  local deadline=$((SECONDS + ${STACK_START_TIMEOUT:-240}))
+  for s in "${SERVICES[@]}"; do
+    until healthy "$s"; do
+      if ! alive "$s"; then
+        echo "error: $s exited during start; last lines of $LOGS/$s.log:" >&2
+        tail -n 20 "$LOGS/$s.log" >&2
+        return 1
+      fi
+      if [ $SECONDS -ge $deadline ]; then
+        echo "error: $s did not answer $(health_url "$s") in time; see $LOGS/$s.log" >&2
+        return 1
+      fi
+      sleep 2
+    done
+  done
+  summary
+}
+
+summary() {
+  cat <<TXT
+Airflow  http://127.0.0.1:$AIRFLOW__API__PORT   (login admin / admin)
+MLflow   http://127.0.0.1:$MLFLOW_PORT
+Lake     $MLOPS_LAKE_ROOT
+Logs     $LOGS
+TXT
+}
+
+stop_one() {
+  local name=$1 pid sid
+  pid=$(pid_of "$name")
+  [ -n "$pid" ] || return 0
+  # setsid made the launched process the leader of its own session: its pid is the session id.
+  sid=$pid
+  pkill -TERM -s "$sid" 2>/dev/null || true
+  for _ in $(seq 1 40); do
+    pgrep -s "$sid" >/dev/null 2>&1 || break
+    sleep 0.5
+  done
+  if pgrep -s "$sid" >/dev/null 2>&1; then
+    echo "$name: escalating to SIGKILL for what ignored SIGTERM"
+    pkill -KILL -s "$sid" 2>/dev/null || true
+    sleep 1
+  fi
+  rm -f "$RUN/$name.pid"
+  echo "$name stopped"
+}
+
+stop() {
+  for s in airflow mlflow; do stop_one "$s"; done
+}
+
+status() {
+  for s in "${SERVICES[@]}"; do
+    if alive "$s"; then
+      if healthy "$s"; then echo "$s: running, healthy"; else echo "$s: running, not answering yet"; fi
+    else
+      echo "$s: stopped"
+    fi
+  done
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+esac

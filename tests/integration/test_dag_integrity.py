@@ -1,0 +1,114 @@
+"""Every DAG loads, describes itself, and parses lean: no database, connection, network or heavy import."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+STAGES = ("ingest", "train", "monitor", "score", "rollback")
+
+
+def probe(env_overrides: dict[str, str] | None = None) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), **(env_overrides or {})}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "parse_probe.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def parsed() -> dict:
+    return probe()
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_no_import_errors(parsed: dict) -> None:
+    assert parsed["errors"] == {}
+
+
+def test_five_churn_dags(parsed: dict) -> None:
+    assert set(parsed["dags"]) >= {f"churn_{stage}" for stage in STAGES}
+
+
+def test_parsing_touches_no_database_connection_or_network(parsed: dict) -> None:
+    assert parsed["queries"] == []
+    assert parsed["connections"] == []
+    assert parsed["network"] == []
+
+
+def test_parsing_imports_no_heavy_module(parsed: dict) -> None:
+    assert parsed["heavy"] == [], f"heavy modules imported by DAG files: {parsed['heavy']}"
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_dag_describes_itself(dagbag, stage: str) -> None:
+    dag = dagbag.dags[f"churn_{stage}"]
+    assert dag.doc_md and len(dag.doc_md) > 100
+    assert {"mlops", "churn", stage} <= set(dag.tags)
+    for task in dag.tasks:
+        assert task.owner == "mlops"
+        assert task.retries >= 1 or task.task_id in {"not_built_yet", "config_error"}
+
+
+def test_schedules(dagbag) -> None:
+    from airflow.sdk import AssetOrTimeSchedule, CronDataIntervalTimetable
+
+    assert isinstance(dagbag.dags["churn_ingest"].timetable, CronDataIntervalTimetable)
+    assert dagbag.dags["churn_ingest"].catchup is True
+    assert isinstance(dagbag.dags["churn_train"].timetable, AssetOrTimeSchedule)
+    assert type(dagbag.dags["churn_rollback"].timetable).__name__ == "NullTimetable"
+
+
+def test_train_trigger_form_is_typed(dagbag) -> None:
+    params = dagbag.dags["churn_train"].params
+    assert params.get_param("device").schema["enum"] == ["auto", "cpu", "cuda"]
+    assert params.get_param("max_depth").schema["type"] == "integer"
+    assert params["force_promote"] is False
+    with pytest.raises(Exception, match="auto|cpu|cuda|enum|one of"):
+        params.get_param("device").resolve("tpu")
+
+
+def test_broken_pipeline_breaks_only_its_own_dags(tmp_path: Path) -> None:
+    include = tmp_path / "include"
+    shutil.copytree(ROOT / "include", include)
+    bad = yaml.safe_load((include / "pipelines" / "churn.yaml").read_text())
+    bad["name"] = "broken"
+    bad["training"]["windw_days"] = 3
+    (include / "pipelines" / "broken.yaml").write_text(yaml.safe_dump(bad))
+    parsed = probe({"MLOPS_INCLUDE_DIR": str(include)})
+    assert parsed["errors"] == {}
+    assert {f"churn_{s}" for s in STAGES} <= set(parsed["dags"])
+    assert {f"broken_{s}" for s in STAGES} <= set(parsed["dags"])
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    os.environ["MLOPS_INCLUDE_DIR"] = str(include)
+    try:
+        bag = DagBag(dag_folder=str(ROOT / "dags"))
+    finally:
+        del os.environ["MLOPS_INCLUDE_DIR"]
+    broken = bag.dags["broken_train"]
+    assert "config-error" in broken.tags
+    assert "training.windw_days" in broken.doc_md and "broken.yaml" in broken.doc_md
+    assert [t.task_id for t in broken.tasks] == ["config_error"]
+    assert "config-error" not in bag.dags["churn_train"].tags

@@ -1,0 +1,133 @@
+"""Pipeline YAML: the demo loads, and each class of bad file names the file and the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops.config import ConfigError, Pipeline, discover, load_pipeline
+
+ROOT = Path(__file__).resolve().parents[2]
+CHURN = ROOT / "include" / "pipelines" / "churn.yaml"
+
+
+def churn_dict() -> dict:
+    return yaml.safe_load(CHURN.read_text())
+
+
+def write(tmp_path: Path, data: object, name: str = "churn") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def test_demo_pipeline_loads() -> None:
+    pipeline = load_pipeline(CHURN)
+    assert isinstance(pipeline, Pipeline)
+    assert pipeline.name == "churn"
+    assert pipeline.key == "customer_id" and pipeline.target == "churned"
+    assert "plan" in pipeline.categorical_features and "tenure_months" in pipeline.numeric_features
+    assert pipeline.start_date.isoformat() == "2026-01-01"
+
+
+def _set(data: dict, dotted: str, value: object) -> dict:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    return data
+
+
+def _drop(data: dict, dotted: str) -> dict:
+    *parents, leaf = dotted.split(".")
+    node = data
+    for part in parents:
+        node = node[part]
+    del node[leaf]
+    return data
+
+
+BAD = [
+    pytest.param(lambda d: _set(d, "trainnig", {}), "trainnig", "unknown key", id="unknown-top-level-key"),
+    pytest.param(
+        lambda d: _set(d, "training.windw_days", 3),
+        "training.windw_days",
+        "unknown key",
+        id="unknown-nested-key",
+    ),
+    pytest.param(
+        lambda d: _set(d, "training.window_days", "four weeks"),
+        "training.window_days",
+        "integer",
+        id="wrong-type",
+    ),
+    pytest.param(lambda d: _drop(d, "target"), "target", "required key is missing", id="missing-field"),
+    pytest.param(
+        lambda d: _set(d, "schedules.train", "0 25 * * *"), "schedules.train", "cron", id="bad-cron"
+    ),
+    pytest.param(lambda d: _set(d, "start_date", "2026-13-01"), "start_date", "date", id="bad-date"),
+    pytest.param(
+        lambda d: _set(d, "columns.plan.values", None), "columns.plan", "values", id="category-without-values"
+    ),
+    pytest.param(
+        lambda d: _set(d, "features", [*d["features"], "nope"]), "nope", "features", id="unknown-feature"
+    ),
+    pytest.param(
+        lambda d: _set(d, "validation.max_quarantine_fraction", 1.5),
+        "max_quarantine_fraction",
+        "less than",
+        id="out-of-range",
+    ),
+    pytest.param(
+        lambda d: _set(d, "drift.persistence", {"window": 2, "required": 3}),
+        "persistence",
+        "required",
+        id="inconsistent",
+    ),
+]
+
+
+@pytest.mark.parametrize(("mutate", "key", "phrase"), BAD)
+def test_bad_config_names_file_and_key(tmp_path: Path, mutate, key: str, phrase: str) -> None:
+    path = write(tmp_path, mutate(churn_dict()))
+    with pytest.raises(ConfigError) as info:
+        load_pipeline(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert key in message
+    assert phrase in message
+
+
+@pytest.mark.parametrize(
+    ("text", "phrase"),
+    [
+        pytest.param("name: [unclosed", "not valid YAML", id="not-yaml"),
+        pytest.param("- a\n- b\n", "mapping", id="not-a-mapping"),
+        pytest.param("", "mapping", id="empty-file"),
+    ],
+)
+def test_unreadable_config(tmp_path: Path, text: str, phrase: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=phrase) as info:
+        load_pipeline(path)
+    assert str(path) in str(info.value)
+
+
+def test_name_must_match_file(tmp_path: Path) -> None:
+    path = write(tmp_path, churn_dict(), name="other")
+    with pytest.raises(ConfigError, match="must match the file name"):
+        load_pipeline(path)
+
+
+def test_discover_isolates_broken_files(tmp_path: Path) -> None:
+    write(tmp_path, churn_dict())
+    broken = _set(churn_dict(), "name", "broken")
+    broken["schedules"]["ingest"] = "every day"
+    write(tmp_path, broken, name="broken")
+    found = discover(tmp_path)
+    assert isinstance(found["churn"], Pipeline)
+    assert isinstance(found["broken"], ConfigError)
+    assert "schedules.ingest" in str(found["broken"])
