@@ -14,12 +14,11 @@ HEAVY = ("pandas", "numpy", "great_expectations", "xgboost", "mlflow", "sklearn"
 
 
 def main() -> None:
-    from sqlalchemy import event
-
     from airflow import settings
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models.connection import Connection
     from airflow.sdk import BaseHook
+    from sqlalchemy import event
 
     before = {m for m in sys.modules if m.split(".")[0] in HEAVY}
     touched: dict[str, list[str]] = {"queries": [], "connections": [], "network": []}

@@ -84,7 +84,7 @@ def test_train_trigger_form_is_typed(dagbag) -> None:
     assert params.get_param("device").schema["enum"] == ["auto", "cpu", "cuda"]
     assert params.get_param("max_depth").schema["type"] == "integer"
     assert params["force_promote"] is False
-    with pytest.raises(Exception, match="auto|cpu|cuda|enum|one of"):
+    with pytest.raises(Exception, match=r"auto|cpu|cuda|enum|one of"):
         params.get_param("device").resolve("tpu")
 
 
