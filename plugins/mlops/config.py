@@ -45,6 +45,9 @@ class Column(_Strict):
     min: float | None = None
     max: float | None = None
     values: list[str] | None = Field(default=None, description="allowed categories")
+    max_null_fraction: float = Field(
+        default=0.2, ge=0, le=1, description="nullable columns: the null share above which a partition fails"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Column:
