@@ -68,8 +68,8 @@ DEFAULT_SAMPLE_SIZE = 20_000
 def quantile_edges(values: np.ndarray, n_bins: int = DEFAULT_BINS) -> np.ndarray:
     """Equal-frequency bin edges: ``[-inf, unique interior quantiles..., +inf]``.
 
-    NaN and ±inf are ignored when placing the edges. Tied quantiles collapse into one edge, so a
-    discrete column gets fewer bins; a constant column gets ``[-inf, c, +inf]`` (everything in the
+    Edges are data values (``method="inverted_cdf"``); NaN and ±inf are ignored when placing them.
+    Tied quantiles collapse into one edge, so a discrete column gets fewer bins; a constant column gets ``[-inf, c, +inf]`` (everything in the
     first bin, an empty second bin) and an empty or all-NaN column ``[-inf, +inf]`` (one bin).
     """
     if n_bins < 1:
@@ -78,7 +78,10 @@ def quantile_edges(values: np.ndarray, n_bins: int = DEFAULT_BINS) -> np.ndarray
     v = v[np.isfinite(v)]
     if v.size == 0 or n_bins == 1:
         return np.array([-np.inf, np.inf])
-    inner = np.unique(np.quantile(v, np.arange(1, n_bins) / n_bins))
+    # inverted_cdf picks actual data values (smallest x with F(x) >= q): with right-closed bins
+    # that is exactly equal-frequency, and discrete columns get one bin per value instead of
+    # interpolated edges such as 0.4 or 0.99999999 between two integers.
+    inner = np.unique(np.quantile(v, np.arange(1, n_bins) / n_bins, method="inverted_cdf"))
     return np.concatenate(([-np.inf], inner, [np.inf]))
 
 
@@ -165,8 +168,10 @@ def _ks_pvalue(d: float, n1: int, n2: int) -> float:
     # Exactly scipy.stats.ks_2samp(method="asymp", alternative="two-sided"): Kolmogorov's
     # two-sided distribution at the effective size round(m * n / (m + n)), clipped to [0, 1].
     m, n = sorted([float(n1), float(n2)], reverse=True)
-    en = m * n / (m + n)
-    return float(np.clip(kstwo.sf(d, np.round(en)), 0.0, 1.0))
+    en = np.round(m * n / (m + n))
+    if en < 1:  # only n = m = 1; scipy returns NaN here too (after a divide-by-zero warning)
+        return math.nan
+    return float(np.clip(kstwo.sf(d, en), 0.0, 1.0))
 
 
 def _ks_both_sorted(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
@@ -178,8 +183,17 @@ def _ks_both_sorted(r: np.ndarray, s: np.ndarray) -> tuple[float, float]:
     # monotone, so sup |F_ref - F_cur| is attained either at a reference value or just before one.
     # Evaluating both sides at the n reference values gives exactly the maximum that ks_2samp finds
     # over all n + m points (same integer counts over the same n, m), without touching s per point.
-    d_at = np.searchsorted(r, r, side="right") / n - np.searchsorted(s, r, side="right") / m
-    d_before = np.searchsorted(r, r, side="left") / n - np.searchsorted(s, r, side="left") / m
+    s_lt = np.searchsorted(s, r, side="left")
+    # #cur <= r_i differs from #cur < r_i only where cur holds r_i itself: search again just there
+    # (continuous data: almost nowhere), saving half of the random probes into the large array.
+    s_le = s_lt.copy()
+    inside = s_lt < m
+    tie = np.zeros(n, dtype=bool)
+    tie[inside] = s[s_lt[inside]] == r[inside]
+    if tie.any():
+        s_le[tie] = np.searchsorted(s, r[tie], side="right")
+    d_at = np.searchsorted(r, r, side="right") / n - s_le / m
+    d_before = np.searchsorted(r, r, side="left") / n - s_lt / m
     d_max = max(0.0, float(d_at.max()), float(d_before.max()))
     d_min = max(0.0, -float(min(d_at.min(), d_before.min())))
     d = max(d_max, d_min)
@@ -348,7 +362,7 @@ def build_profile(
 # --------------------------------------------------------------------------------------------
 
 
-def _num(x: float) -> float | None:
+def _num(x: float | None) -> float | None:
     return None if x is None or math.isnan(x) else float(x)
 
 
@@ -363,7 +377,7 @@ def _numeric_drift(entry: Mapping[str, Any], values: Any) -> dict[str, float | N
     ref_counts = entry["counts"]
     if len(ref_counts) != cur.size:
         raise ValueError(f"profile has {len(ref_counts)} counts for {inner.size} inner edges")
-    ks, p = _ks_both_sorted(_check_sorted(entry["sample"]), _finite_part(s))
+    ks, p = _ks_both_sorted(_finite_part(_check_sorted(entry["sample"])), _finite_part(s))
     return {"psi": _num(psi(ref_counts, cur)), "ks": _num(ks), "ks_pvalue": _num(p)}
 
 
@@ -404,31 +418,33 @@ def compute_drift(
     Returns ``{"n_rows": int, "features": {name: stats}, "prediction": stats | None,
     "missing_features": [names in the profile but absent from current]}``. Work is per column
     (one sorted copy of a column at a time), so memory beyond the input stays at a column or two.
-    ``n_jobs > 1`` runs columns on that many threads; numpy's sort and search release the GIL.
+    ``n_jobs > 1`` runs columns on that many threads (numpy's sort and search release the GIL);
+    it only pays off when that many cores are actually free.
     """
     if profile.get("format") != PROFILE_FORMAT:
         raise ValueError(f"unsupported profile format {profile.get('format')!r}, want {PROFILE_FORMAT!r}")
     entries: dict[str, Any] = profile["features"]
     sizes = {name: len(current[name]) for name in entries if name in current}
     if current_scores is not None:
-        sizes["<prediction>"] = len(current_scores)
+        sizes["(prediction scores)"] = len(current_scores)
     if len(set(sizes.values())) > 1:
         raise ValueError(f"current columns differ in length: {sizes}")
-    tasks: list[tuple[str, Callable[[], dict[str, float | None]]]] = [
+    # Key None stands for the prediction, so no feature name can collide with it.
+    tasks: list[tuple[str | None, Callable[[], dict[str, float | None]]]] = [
         (name, lambda e=entry, v=current[name]: feature_drift(e, v))
         for name, entry in entries.items()
         if name in current
     ]
     pred_entry = profile.get("prediction")
     if current_scores is not None and pred_entry is not None:
-        tasks.append(("<prediction>", lambda: _numeric_drift(pred_entry, current_scores)))
+        tasks.append((None, lambda: _numeric_drift(pred_entry, current_scores)))
     if n_jobs > 1 and len(tasks) > 1:
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
             results = list(pool.map(lambda task: task[1](), tasks))
     else:
         results = [fn() for _, fn in tasks]
-    out = dict(zip((name for name, _ in tasks), results, strict=True))
-    prediction = out.pop("<prediction>", None)
+    out: dict[str | None, Any] = dict(zip((name for name, _ in tasks), results, strict=True))
+    prediction = out.pop(None, None)
     return {
         "n_rows": next(iter(sizes.values()), 0),
         "features": out,
@@ -488,7 +504,13 @@ class Thresholds:
 
 
 def _reason(scope: str, feature: str | None, statistic: str, value: float, threshold: float) -> dict:
-    return {"scope": scope, "feature": feature, "statistic": statistic, "value": value, "threshold": threshold}
+    return {
+        "scope": scope,
+        "feature": feature,
+        "statistic": statistic,
+        "value": value,
+        "threshold": threshold,
+    }
 
 
 def decide(
@@ -555,4 +577,9 @@ def decide(
     drifted_days = sum(recent) + day_drift
     declared = drifted_days >= th.required
     status = "drift" if declared else "unconfirmed" if day_drift else "no_drift"
-    return verdict | {"status": status, "drift": declared, "day_drift": day_drift, "drifted_days": drifted_days}
+    return verdict | {
+        "status": status,
+        "drift": declared,
+        "day_drift": day_drift,
+        "drifted_days": drifted_days,
+    }
