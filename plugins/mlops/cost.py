@@ -119,7 +119,11 @@ class CostMeter:
             raise RuntimeError("the CostMeter has not been entered yet")
         if self._finished:
             assert self._wall_end is not None and self._cpu_end is not None
-            wall_end, cpu_end, peak = self._wall_end, self._cpu_end, max(self._peak_sampled, self._peak_maxrss)
+            wall_end, cpu_end, peak = (
+                self._wall_end,
+                self._cpu_end,
+                max(self._peak_sampled, self._peak_maxrss),
+            )
             gpu = self._gpu_total
         else:
             wall_end, cpu_end = time.perf_counter(), _cpu_seconds()
@@ -136,7 +140,8 @@ class CostMeter:
 
     # -- internals -------------------------------------------------------------------------
     def _maxrss_peak_in_block(self) -> int:
-        # ru_maxrss is a lifetime high: it only says something about this block if it rose.
+        # ru_maxrss is a lifetime high, and survives exec (a task process forked from a large
+        # worker starts at the worker's size): it only says something about this block if it rose.
         now = _maxrss_bytes()
         return now if now > self._maxrss_start else 0
 

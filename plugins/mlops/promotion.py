@@ -27,7 +27,9 @@ def higher_is_better(metric: str) -> bool:
     try:
         return _HIGHER_IS_BETTER[metric]
     except KeyError:
-        raise ValueError(f"unknown metric direction for {metric!r}; known: {sorted(_HIGHER_IS_BETTER)}") from None
+        raise ValueError(
+            f"unknown metric direction for {metric!r}; known: {sorted(_HIGHER_IS_BETTER)}"
+        ) from None
 
 
 def improvement(metric: str, new: float, old: float) -> float:
@@ -132,7 +134,9 @@ def decide(
             f"{cfg.max_slice_regression:.4f}: {'; '.join(regressed)}",
             compared,
         )
-    return Decision(True, f"promoted: {summary}; no slice regresses by more than {cfg.max_slice_regression:.4f}", compared)
+    return Decision(
+        True, f"promoted: {summary}; no slice regresses by more than {cfg.max_slice_regression:.4f}", compared
+    )
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,9 @@ class PromotionRecord:
             raise ValueError("promoted_at must be timezone-aware")
         return {
             "promotion.promoted_at": when.astimezone(dt.UTC).isoformat(timespec="seconds"),
-            "promotion.previous_champion": "none" if self.previous_champion is None else str(self.previous_champion),
+            "promotion.previous_champion": "none"
+            if self.previous_champion is None
+            else str(self.previous_champion),
             "promotion.metrics_compared": json.dumps(self.decision.compared, sort_keys=True),
             "promotion.reason": self.decision.reason,
             "promotion.forced": str(self.decision.forced).lower(),

@@ -112,8 +112,11 @@ def _as_categorical(series: pd.Series, values: list[str]) -> pd.Categorical:
     # Categories are fixed to the YAML values so a category's code means the same thing on every
     # day and in every model; values outside the list become missing. Factorising first means
     # the string lookup runs once per distinct value instead of once per row.
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    lookup = np.append(pd.Index(values).get_indexer(pd.Index(uniques)), -1)  # index -1 → NA
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes, uniques = series.cat.codes.to_numpy(), series.cat.categories
+    else:
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    lookup = np.append(pd.Index(values).get_indexer(pd.Index(uniques)), -1)  # code -1 (NA) → -1
     return pd.Categorical.from_codes(lookup[codes], categories=values)
 
 
@@ -121,7 +124,9 @@ def _as_float32(series: pd.Series, name: str) -> np.ndarray:
     try:
         return series.to_numpy(dtype="float32", na_value=np.nan)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"feature {name!r} (dtype {series.dtype}) cannot be converted to numbers: {exc}") from exc
+        raise ValueError(
+            f"feature {name!r} (dtype {series.dtype}) cannot be converted to numbers: {exc}"
+        ) from exc
 
 
 def feature_frame(df: pd.DataFrame, pipeline: Pipeline) -> pd.DataFrame:
@@ -153,7 +158,9 @@ def prepare_frame(df: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, n
     """Features (see ``feature_frame``) and the target as float32."""
     X = feature_frame(df, pipeline)
     if pipeline.target not in df.columns:
-        raise ValueError(f"pipeline {pipeline.name!r}: target column {pipeline.target!r} missing from the frame")
+        raise ValueError(
+            f"pipeline {pipeline.name!r}: target column {pipeline.target!r} missing from the frame"
+        )
     y = _as_float32(df[pipeline.target], pipeline.target)
     if np.isnan(y).any():
         raise ValueError(f"target {pipeline.target!r} has {int(np.isnan(y).sum())} missing values")
@@ -171,7 +178,9 @@ def time_split(
     Splitting by time, not at random, makes the holdout look like tomorrow's data.
     """
     if validation_days < 1 or holdout_days < 1:
-        raise ValueError(f"validation_days and holdout_days must be >= 1, got {validation_days}, {holdout_days}")
+        raise ValueError(
+            f"validation_days and holdout_days must be >= 1, got {validation_days}, {holdout_days}"
+        )
     for ds in frames:
         try:
             dt.date.fromisoformat(ds)
@@ -202,7 +211,9 @@ def time_split(
 def xgb_params(params: TrainingParams, *, device: str, seed: int, nthread: int | None) -> dict[str, Any]:
     """The booster parameters for one training run (``nthread`` None: xgboost uses all cores)."""
     if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda' (resolve 'auto' with select_device); got {device!r}")
+        raise ValueError(
+            f"device must be 'cpu' or 'cuda' (resolve 'auto' with select_device); got {device!r}"
+        )
     out: dict[str, Any] = {
         "tree_method": "hist",
         "device": device,
@@ -275,8 +286,14 @@ def train_model(
     nthread: int | None = None,
     log_every: int = 25,
     log: Callable[[str], None] = logger.info,
+    eval_train: bool = True,
 ) -> TrainResult:
     """Train a binary classifier on ``train`` = (X, y), early-stopping on ``valid``'s AUC.
+
+    ``evals_result`` holds per-round logloss and AUC for "valid" and, with ``eval_train``, for
+    "train". Evaluating the train set costs a sort of all train rows per round for its AUC
+    (about as much again as building the trees on large data, see bench/bench_training.py);
+    ``eval_train=False`` skips it, early stopping is unaffected.
 
     Score with ``predict(result.booster, X, result.best_iteration)`` so the trees built after
     the best round are not used.
@@ -286,7 +303,9 @@ def train_model(
     _check_labels(y_train, "train")
     _check_labels(y_valid, "validation")  # AUC on one class is undefined: early stopping can't work
     if list(X_train.columns) != list(X_valid.columns):
-        raise ValueError(f"train and validation columns differ: {list(X_train.columns)} vs {list(X_valid.columns)}")
+        raise ValueError(
+            f"train and validation columns differ: {list(X_train.columns)} vs {list(X_valid.columns)}"
+        )
     booster_params = xgb_params(params, device=device, seed=seed, nthread=nthread)
     # QuantileDMatrix builds the histogram bins directly, without a full float copy of the data;
     # the validation matrix reuses the train bins (ref=) as the model will see them.
@@ -301,7 +320,8 @@ def train_model(
         booster_params,
         dtrain,
         num_boost_round=params.n_estimators,
-        evals=[(dtrain, "train"), (dvalid, "valid")],
+        # early stopping watches the last set's last metric: valid AUC
+        evals=[(dtrain, "train"), (dvalid, "valid")] if eval_train else [(dvalid, "valid")],
         early_stopping_rounds=params.early_stopping_rounds,
         evals_result=evals_result,
         verbose_eval=False,
@@ -322,8 +342,32 @@ def train_model(
     )
 
 
+def _align_categories(booster: xgboost.Booster, X: pd.DataFrame) -> pd.DataFrame:
+    # xgboost re-codes categoricals by name, but sends a category it never saw down the
+    # "not in the split's set" branch, not the missing-value branch. Re-coding onto the model's
+    # own categories here makes unknown values missing, as in feature_frame, whatever list
+    # the frame was built with (e.g. a YAML that gained a value since the model was trained).
+    trained = booster.get_categories(export_to_arrow=True).to_arrow()
+    out = X
+    for name, values in trained:
+        if values is None or name not in X.columns:
+            continue
+        categories = values.to_pylist()
+        column = X[name]
+        if isinstance(column.dtype, pd.CategoricalDtype) and list(column.cat.categories) == categories:
+            continue
+        if out is X:
+            out = X.copy(deep=False)
+        out[name] = _as_categorical(column, categories)
+    return out
+
+
 def predict(booster: xgboost.Booster, X: pd.DataFrame, best_iteration: int) -> np.ndarray:
-    """Probabilities of the positive class from the trees up to and including ``best_iteration``."""
+    """Probabilities of the positive class from the trees up to and including ``best_iteration``.
+
+    Category values the model was not trained with are scored as missing.
+    """
+    X = _align_categories(booster, X)
     return np.asarray(booster.inplace_predict(X, iteration_range=(0, best_iteration + 1)))
 
 
@@ -334,8 +378,8 @@ def _sig(x: float) -> float:
 def trial_params(base: TrainingParams, n_trials: int, seed: int) -> list[TrainingParams]:
     """``n_trials`` parameter sets: the base first, then a seeded random search around it.
 
-    max_depth ±2, learning_rate ×[0.5, 2] (log-uniform), subsample and colsample_bytree ±0.2
-    (kept in [0.5, 1]), min_child_weight ×[0.5, 4] (log-uniform; [0, 4] when the base is 0).
+    max_depth ±2, learning_rate times [0.5, 2] (log-uniform), subsample and colsample_bytree ±0.2
+    (kept in [0.5, 1]), min_child_weight times [0.5, 4] (log-uniform; [0, 4] when the base is 0).
     Same arguments, same list.
     """
     if n_trials < 1:
@@ -344,13 +388,17 @@ def trial_params(base: TrainingParams, n_trials: int, seed: int) -> list[Trainin
     trials = [base]
     for _ in range(n_trials - 1):
         mcw = (
-            base.min_child_weight * 2 ** rng.uniform(-1, 2) if base.min_child_weight > 0 else rng.uniform(0, 4)
+            base.min_child_weight * 2 ** rng.uniform(-1, 2)
+            if base.min_child_weight > 0
+            else rng.uniform(0, 4)
         )
         update = {
             "max_depth": int(np.clip(base.max_depth + rng.integers(-2, 3), 1, 16)),
             "learning_rate": _sig(min(1.0, base.learning_rate * 2 ** rng.uniform(-1, 1))),
             "subsample": _sig(float(np.clip(base.subsample + rng.uniform(-0.2, 0.2), 0.5, 1.0))),
-            "colsample_bytree": _sig(float(np.clip(base.colsample_bytree + rng.uniform(-0.2, 0.2), 0.5, 1.0))),
+            "colsample_bytree": _sig(
+                float(np.clip(base.colsample_bytree + rng.uniform(-0.2, 0.2), 0.5, 1.0))
+            ),
             "min_child_weight": _sig(float(mcw)),
         }
         trials.append(TrainingParams(**{**base.model_dump(), **update}))  # validated, unlike model_copy

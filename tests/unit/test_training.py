@@ -97,7 +97,7 @@ def fit(train_df: pd.DataFrame, valid_df: pd.DataFrame, params: TrainingParams =
         params,
         device="cpu",
         seed=seed,
-        nthread=2,
+        nthread=1,  # the test host is shared: OpenMP threads stall badly when cores are busy
         log=lambda _msg: None,
     )
 
@@ -253,14 +253,16 @@ def test_time_split_rejects_bad_keys() -> None:
 def test_learns_synthetic_frame_and_logs_progress() -> None:
     pipeline = make_pipeline()
     lines: list[str] = []
-    params = TrainingParams(max_depth=4, learning_rate=0.1, n_estimators=100, early_stopping_rounds=20, max_bin=64)
+    params = TrainingParams(
+        max_depth=4, learning_rate=0.1, n_estimators=100, early_stopping_rounds=20, max_bin=64
+    )
     result = train_model(
         prepare_frame(make_frame(4000, seed=10), pipeline),
         prepare_frame(make_frame(1000, seed=11), pipeline),
         params,
         device="cpu",
         seed=3,
-        nthread=2,
+        nthread=1,
         log_every=10,
         log=lines.append,
     )
@@ -276,15 +278,48 @@ def test_learns_synthetic_frame_and_logs_progress() -> None:
 
 
 def test_early_stopping_on_noise() -> None:
-    params = TrainingParams(max_depth=6, learning_rate=0.3, n_estimators=500, early_stopping_rounds=10, max_bin=64)
-    result = fit(make_frame(3000, seed=20, noise_only=True), make_frame(1000, seed=21, noise_only=True), params)
+    params = TrainingParams(
+        max_depth=6, learning_rate=0.3, n_estimators=500, early_stopping_rounds=10, max_bin=64
+    )
+    result = fit(
+        make_frame(3000, seed=20, noise_only=True), make_frame(1000, seed=21, noise_only=True), params
+    )
     assert result.n_trees < 500
     assert result.n_trees == result.best_iteration + 1 + 10
 
 
+def test_eval_train_off_keeps_early_stopping_on_valid() -> None:
+    params = TrainingParams(
+        max_depth=6, learning_rate=0.3, n_estimators=500, early_stopping_rounds=10, max_bin=64
+    )
+    train_df, valid_df = (
+        make_frame(3000, seed=20, noise_only=True),
+        make_frame(1000, seed=21, noise_only=True),
+    )
+    pipeline = make_pipeline()
+    full = fit(train_df, valid_df, params)
+    lean = train_model(
+        prepare_frame(train_df, pipeline),
+        prepare_frame(valid_df, pipeline),
+        params,
+        device="cpu",
+        seed=7,
+        nthread=1,
+        log=lambda _msg: None,
+        eval_train=False,
+    )
+    assert set(lean.evals_result) == {"valid"}
+    assert lean.evals_result["valid"] == full.evals_result["valid"]
+    assert (lean.best_iteration, lean.n_trees) == (full.best_iteration, full.n_trees)
+
+
 def test_prediction_uses_best_iteration() -> None:
-    params = TrainingParams(max_depth=6, learning_rate=0.3, n_estimators=500, early_stopping_rounds=10, max_bin=64)
-    result = fit(make_frame(3000, seed=20, noise_only=True), make_frame(1000, seed=21, noise_only=True), params)
+    params = TrainingParams(
+        max_depth=6, learning_rate=0.3, n_estimators=500, early_stopping_rounds=10, max_bin=64
+    )
+    result = fit(
+        make_frame(3000, seed=20, noise_only=True), make_frame(1000, seed=21, noise_only=True), params
+    )
     X, _ = prepare_frame(make_frame(50, seed=22), make_pipeline())
     all_trees = result.booster.inplace_predict(X)
     best = predict(result.booster, X, result.best_iteration)
@@ -297,9 +332,13 @@ def test_training_is_deterministic() -> None:
     train_df, valid_df = make_frame(2000, seed=30), make_frame(500, seed=31)
     X, _ = prepare_frame(make_frame(300, seed=32), make_pipeline())
     a, b = fit(train_df, valid_df, seed=5), fit(train_df, valid_df, seed=5)
-    np.testing.assert_array_equal(predict(a.booster, X, a.best_iteration), predict(b.booster, X, b.best_iteration))
+    np.testing.assert_array_equal(
+        predict(a.booster, X, a.best_iteration), predict(b.booster, X, b.best_iteration)
+    )
     c = fit(train_df, valid_df, seed=6)  # subsampling makes the seed matter
-    assert not np.array_equal(predict(a.booster, X, a.best_iteration), predict(c.booster, X, c.best_iteration))
+    assert not np.array_equal(
+        predict(a.booster, X, a.best_iteration), predict(c.booster, X, c.best_iteration)
+    )
 
 
 def test_mostly_missing_and_constant_features_train() -> None:
@@ -339,13 +378,19 @@ def test_unknown_category_at_predict_is_missing() -> None:
         predict(result.booster, X_unknown, result.best_iteration),
         predict(result.booster, X_missing, result.best_iteration),
     )
-    # A frame typed elsewhere with its own category list: xgboost re-codes by name.
+    # A frame typed with another category list (say, a YAML that gained a value): known values
+    # are matched by name, and the new one is still scored as missing.
     X_other = X_missing.copy()
-    X_other["color"] = pd.Categorical(["purple"] * 4, categories=["purple", *COLORS])
+    X_other["color"] = pd.Categorical(
+        ["purple", "blue", None, "red"], categories=["purple", *reversed(COLORS)]
+    )
+    X_known = X_missing.copy()
+    X_known["color"] = pd.Categorical([None, "blue", None, "red"], categories=COLORS)
     np.testing.assert_array_equal(
         predict(result.booster, X_other, result.best_iteration),
-        predict(result.booster, X_missing, result.best_iteration),
+        predict(result.booster, X_known, result.best_iteration),
     )
+    assert list(X_other["color"].cat.categories) == ["purple", *reversed(COLORS)]  # caller's frame untouched
 
 
 def test_feature_importance_plot(tmp_path: Path) -> None:
@@ -359,7 +404,9 @@ def test_feature_importance_plot(tmp_path: Path) -> None:
 
 
 def test_trial_params_deterministic_and_bounded() -> None:
-    base = TrainingParams(max_depth=6, learning_rate=0.1, subsample=0.9, colsample_bytree=0.9, min_child_weight=1.0)
+    base = TrainingParams(
+        max_depth=6, learning_rate=0.1, subsample=0.9, colsample_bytree=0.9, min_child_weight=1.0
+    )
     trials = trial_params(base, 16, seed=42)
     assert len(trials) == 16
     assert trials[0] == base
