@@ -15,7 +15,8 @@ from __future__ import annotations
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
 from mlops.config import Pipeline
-from mlops.dagkit import build_stage, dag_kwargs, end_of, not_built
+from mlops.dagkit import build_stage, dag_kwargs, end_of, validated_asset
+from mlops.operators.ingest import LandPartitionOperator, ValidatePartitionOperator, WaitForSourceSensor
 
 
 def build(pipeline: Pipeline) -> DAG:
@@ -25,7 +26,18 @@ def build(pipeline: Pipeline) -> DAG:
         end_date=end_of(pipeline),
         catchup=pipeline.schedules.catchup,
     ) as dag:
-        not_built(pipeline.name, "ingest")
+        source = pipeline.source
+        wait = WaitForSourceSensor(
+            task_id="wait_for_source",
+            pipeline=pipeline.name,
+            timeout=source.wait_timeout_minutes * 60,
+            poke_interval=source.poke_interval_seconds,
+        )
+        land = LandPartitionOperator(task_id="land", pipeline=pipeline.name)
+        validate = ValidatePartitionOperator(
+            task_id="validate", pipeline=pipeline.name, outlets=[validated_asset(pipeline.name)]
+        )
+        wait >> land >> validate
     return dag
 
 

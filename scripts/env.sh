@@ -2,6 +2,7 @@
 # Scaling out changes these values (see docker-compose.yaml), never the code.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL="${MLOPS_LOCAL_DIR:-$ROOT/.local}"
+export PATH="$ROOT/.venv/bin:$PATH"
 export PYTHONPATH="$ROOT/plugins${PYTHONPATH:+:$PYTHONPATH}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$LOCAL/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"

@@ -291,7 +291,9 @@ def read_partition(data: bytes, fmt: Literal["csv", "parquet"], *, source: str) 
                 f"{source}: the file has no rows (it is blank or holds only a header)"
             ) from None
         except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise BadInputError(f"{source}: not a readable CSV file (corrupt or truncated?): {exc}") from None
+            raise BadInputError(
+                f"{source}: not a readable CSV file (corrupt or truncated?): {_printable(exc)}"
+            ) from None
         _check_header(data, frame, source)
     elif fmt == "parquet":
         try:
@@ -305,6 +307,13 @@ def read_partition(data: bytes, fmt: Literal["csv", "parquet"], *, source: str) 
     if len(frame) == 0:
         raise BadInputError(f"{source}: the file has a header but no rows")
     return frame
+
+
+def _printable(exc: BaseException, limit: int = 200) -> str:
+    """A parser's message without the raw bytes it quotes: a corrupt file's bytes garble logs."""
+    text = str(exc)
+    clean = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in text)
+    return clean if len(clean) <= limit else clean[:limit] + " ..."
 
 
 def _check_header(data: bytes, frame: pd.DataFrame, source: str) -> None:

@@ -1,0 +1,153 @@
+"""Ingest one day: land the source files unchanged in ``raw``, then gate them into ``validated``.
+
+Pure Python over ``Storage`` (local disk or S3 are the hook's business). Every write is a partition
+commit, so a re-run for the same day replaces the day and a killed run leaves nothing visible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from mlops.lake import Storage, commit_partition, partition_dir, read_partition
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mlops.config import Pipeline
+
+log = logging.getLogger(__name__)
+DATA_DOCS = "data_docs.html"
+VALIDATION_RESULT = "validation.json"
+
+
+class SourceMissing(FileNotFoundError):
+    """The source partition for a day is not there (yet)."""
+
+
+class PartitionRejected(ValueError):
+    """The gate failed the partition; the message names each failed expectation and its counts."""
+
+
+def source_dir(ds: str) -> str:
+    """Where a day's files land, relative to the pipeline's source root."""
+    return f"ds={ds}"
+
+
+def source_files(source: Storage, pipeline: Pipeline, ds: str) -> list[str]:
+    """The day's landed files of the configured format, sorted; empty if none arrived yet."""
+    suffix = f".{pipeline.source.format}"
+    return [p for p in source.list_files(source_dir(ds)) if p.endswith(suffix)]
+
+
+def land(source: Storage, lake: Storage, pipeline: Pipeline, ds: str) -> dict[str, Any]:
+    """Copy the day's source files byte for byte into ``raw/ds=...`` and commit them."""
+    paths = source_files(source, pipeline, ds)
+    if not paths:
+        raise SourceMissing(f"no {pipeline.source.format} file for {ds} at {source.uri(source_dir(ds))}")
+    files = {p.rsplit("/", 1)[-1]: source.read_bytes(p) for p in paths}
+    checksums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    extra = {
+        "source": [source.uri(p) for p in paths],
+        "sha256": checksums,
+        "bytes": sum(map(len, files.values())),
+    }
+    directory = partition_dir(pipeline.name, "raw", ds)
+    manifest = commit_partition(lake, directory, files, extra=extra)
+    log.info("landed %d file(s), %d bytes, for %s in %s", len(files), extra["bytes"], ds, lake.uri(directory))
+    return {"ds": ds, "path": lake.uri(directory), "files": manifest.files, **extra}
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+@dataclass
+class GateReport:
+    ds: str
+    passed: bool
+    rows: int
+    validated: int
+    quarantined: int
+    message: str
+    path: str
+    report_uri: str
+    warnings: list[str] = field(default_factory=list)
+
+    def asset_extra(self) -> dict[str, Any]:
+        return {"ds": self.ds, "rows": self.rows, "quarantined": self.quarantined, "path": self.path}
+
+
+def gate(
+    lake: Storage,
+    pipeline: Pipeline,
+    suite: dict[str, Any],
+    ds: str,
+    *,
+    interval_start: dt.datetime,
+    interval_end: dt.datetime,
+    context: Any = None,
+) -> GateReport:
+    """Validate the committed raw partition of ``ds`` and write validated, quarantine and reports.
+
+    Reports are written whatever the verdict (a failed day's Data Docs is what a user opens first);
+    ``validated`` and ``quarantine`` only when the partition passes.
+    """
+    import pandas as pd
+
+    from mlops.validation import read_partition as parse
+    from mlops.validation import render_data_docs, validate_partition
+
+    raw_dir = partition_dir(pipeline.name, "raw", ds)
+    raw_files = read_partition(lake, raw_dir)
+    frames = [
+        parse(data, pipeline.source.format, source=lake.uri(f"{raw_dir}/{name}"))
+        for name, data in raw_files.items()
+    ]
+    raw = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    outcome = validate_partition(
+        raw, pipeline, suite, interval_start=interval_start, interval_end=interval_end, context=context
+    )
+
+    reports_dir = partition_dir(pipeline.name, "reports", ds)
+    result_json = json.dumps(outcome.result, indent=1, sort_keys=True, default=str).encode()
+    reports = commit_partition(
+        lake,
+        reports_dir,
+        {VALIDATION_RESULT: result_json, DATA_DOCS: render_data_docs(outcome.result).encode()},
+        extra={"passed": outcome.passed, "failures": outcome.failures},
+    )
+    docs_name = next(name for name in reports.files if name.startswith(DATA_DOCS.split(".")[0]))
+    report_uri = lake.uri(f"{reports_dir}/{docs_name}")
+    validated_dir = partition_dir(pipeline.name, "validated", ds)
+    report = GateReport(
+        ds=ds,
+        passed=outcome.passed,
+        rows=outcome.rows,
+        validated=len(outcome.validated),
+        quarantined=len(outcome.quarantined),
+        message=outcome.message,
+        path=lake.uri(validated_dir),
+        report_uri=report_uri,
+        warnings=list(outcome.warnings),
+    )
+    if not outcome.passed:
+        raise PartitionRejected(f"{pipeline.name} {ds} rejected: {outcome.message} (Data Docs: {report_uri})")
+
+    counts = {"rows": report.rows, "validated": report.validated, "quarantined": report.quarantined}
+    # Quarantine first: once validated is visible, its quarantined rows are already accounted for.
+    commit_partition(
+        lake,
+        partition_dir(pipeline.name, "quarantine", ds),
+        {"part.parquet": _parquet(outcome.quarantined)},
+        extra=counts,
+    )
+    commit_partition(lake, validated_dir, {"part.parquet": _parquet(outcome.validated)}, extra=counts)
+    return report

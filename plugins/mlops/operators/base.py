@@ -1,0 +1,63 @@
+"""What every operator of the package shares: its pipeline's config, the lake, the partition date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from mlops.config import Pipeline, load_pipeline
+from mlops.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from mlops.hooks.lake import LakeHook
+
+
+class PipelineOperator(BaseOperator):
+    """Base of the package's operators. ``pipeline`` (the config name) is templated.
+
+    The config is re-read from YAML at execute time, so a task runs with the rules it was parsed with
+    only if the file did not change in between: the YAML in the deployment is the truth.
+    """
+
+    template_fields = ("pipeline_name",)
+
+    def __init__(self, *, pipeline: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.pipeline_name = pipeline
+
+    @cached_property
+    def settings(self) -> Settings:
+        return get_settings()
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        return load_pipeline(self.settings.pipelines_dir / f"{self.pipeline_name}.yaml")
+
+    def lake_hook(self, root: str | None = None) -> LakeHook:
+        from mlops.hooks.lake import LakeHook
+
+        return LakeHook(root=root or self.settings.lake_root, aws_conn_id=self.settings.aws_conn_id)
+
+    def landing_hook(self) -> LakeHook:
+        uri = self.pipeline.source.uri
+        absolute = uri.startswith("s3://") or uri.startswith("/")
+        return self.lake_hook(uri if absolute else f"{self.settings.landing_root}/{uri}")
+
+    @staticmethod
+    def interval(context: Context) -> tuple[str, dt.datetime, dt.datetime]:
+        """The run's partition: the logical date's day (UTC), and that day as a half-open interval.
+
+        Scheduled runs of a daily data-interval timetable have the interval's start as logical date;
+        a manual run for "2026-01-19" means that day, not the interval Airflow would infer before it.
+        """
+        logical = context.get("logical_date")
+        if logical is None:
+            raise ValueError("this task needs a logical date: trigger the run with one")
+        day = logical.astimezone(dt.UTC).date()
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        return day.isoformat(), start, start + dt.timedelta(days=1)
