@@ -208,3 +208,33 @@ def test_missing_source_times_out_naming_the_path(roots) -> None:
     assert sensor.poke(context) is True
     with pytest.raises(AirflowSensorTimeout, match=str(landing / "churn" / "ds=2026-01-08")):
         sensor.execute({**context, "logical_date": dt.datetime(2026, 1, 8, tzinfo=dt.UTC), "ti": None})
+
+
+def test_ingest_against_s3(dag, s3_client, monkeypatch) -> None:
+    """Landing and lake both in S3 on a loopback server, reached through ``aws_default``."""
+    from mlops.hooks.lake import LakeHook
+
+    s3_client.create_bucket(Bucket="landing")
+    s3_client.create_bucket(Bucket="lake")
+    monkeypatch.setenv("MLOPS_LANDING_ROOT", "s3://landing/incoming")
+    monkeypatch.setenv("MLOPS_LAKE_ROOT", "s3://lake/mlops")
+    config = scenario.ScenarioConfig(
+        start=dt.date(2026, 1, 19), end=dt.date(2026, 1, 21), rows_per_day=ROWS, format="csv"
+    )
+    scenario.write_scenario(config, LakeHook(root="s3://landing/incoming").write_bytes)
+
+    outcome = {ds: str(run(dag, ds).state) for ds in ("2026-01-19", "2026-01-20", "2026-01-21")}
+    assert outcome == {"2026-01-19": "success", "2026-01-20": "failed", "2026-01-21": "success"}
+
+    keys = {o["Key"] for o in s3_client.list_objects_v2(Bucket="lake", Prefix="mlops/")["Contents"]}
+    for ds in ("2026-01-19", "2026-01-21"):
+        for zone in ("raw", "validated", "quarantine", "reports"):
+            assert f"mlops/churn/{zone}/ds={ds}/_SUCCESS" in keys
+    assert "mlops/churn/raw/ds=2026-01-20/_SUCCESS" in keys
+    assert not any(k.startswith("mlops/churn/validated/ds=2026-01-20/") for k in keys)
+
+    lake = LakeHook(root="s3://lake/mlops").storage
+    for ds in ("2026-01-19", "2026-01-21"):
+        assert raw_rows(lake, ds) == len(frame(lake, "validated", ds)) + len(frame(lake, "quarantine", ds))
+    [extra] = asset_events("2026-01-21")
+    assert extra["path"] == "s3://lake/mlops/churn/validated/ds=2026-01-21"

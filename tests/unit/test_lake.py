@@ -1,0 +1,114 @@
+"""The commit protocol: a partition is visible whole or not at all, even when its writer is killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlops.lake import (
+    LocalStorage,
+    PartitionMissing,
+    commit_partition,
+    is_committed,
+    partition_dir,
+    read_partition,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_layout() -> None:
+    assert partition_dir("churn", "validated", "2026-01-05") == "churn/validated/ds=2026-01-05"
+    with pytest.raises(ValueError, match="unknown zone"):
+        partition_dir("churn", "gold", "2026-01-05")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        partition_dir("churn", "raw", "2026-02-30")
+
+
+def test_commit_and_read(tmp_path: Path) -> None:
+    lake = LocalStorage(tmp_path)
+    directory = partition_dir("churn", "validated", "2026-01-05")
+    with pytest.raises(PartitionMissing, match="not committed"):
+        read_partition(lake, directory)
+    commit_partition(lake, directory, {"part.parquet": b"one"}, extra={"rows": 1})
+    assert read_partition(lake, directory) == {"part.parquet": b"one"}
+    commit_partition(lake, directory, {"part.parquet": b"two"})
+    assert read_partition(lake, directory) == {"part.parquet": b"two"}
+    assert len(lake.list_files(directory)) == 2  # the data file and the manifest, nothing stale
+
+
+def test_files_without_a_manifest_are_invisible(tmp_path: Path) -> None:
+    lake = LocalStorage(tmp_path)
+    directory = partition_dir("churn", "validated", "2026-01-05")
+    lake.write_bytes(f"{directory}/part-deadbeef.parquet", b"half")
+    assert not is_committed(lake, directory)
+    with pytest.raises(PartitionMissing):
+        read_partition(lake, directory)
+
+
+WRITER = """
+import sys, time
+from mlops.lake import LocalStorage, commit_partition
+
+class Slow(LocalStorage):
+    def write_bytes(self, path, data):
+        super().write_bytes(path, data)
+        if not path.endswith("_SUCCESS"):
+            print("data written", flush=True)
+            time.sleep(60)  # killed here: data on disk, manifest never written
+
+commit_partition(Slow(sys.argv[1]), sys.argv[2], {"part.parquet": b"new" * 1000})
+"""
+
+
+def test_a_killed_writer_leaves_the_old_partition_visible(tmp_path: Path) -> None:
+    lake = LocalStorage(tmp_path)
+    directory = partition_dir("churn", "validated", "2026-01-05")
+    commit_partition(lake, directory, {"part.parquet": b"old"})
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path), directory], stdout=subprocess.PIPE, text=True, env=env
+    )
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "data written"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=10)
+
+    assert len(lake.list_files(directory)) == 3  # old data, manifest, the killed writer's orphan
+    assert read_partition(lake, directory) == {"part.parquet": b"old"}
+    commit_partition(lake, directory, {"part.parquet": b"newer"})
+    assert read_partition(lake, directory) == {"part.parquet": b"newer"}
+    assert len(lake.list_files(directory)) == 2, "the next commit removes the orphan"
+
+
+def test_local_write_is_atomic(tmp_path: Path) -> None:
+    lake = LocalStorage(tmp_path)
+    lake.write_bytes("a/b.bin", b"x" * 10)
+    assert lake.read_bytes("a/b.bin") == b"x" * 10
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["b.bin"]  # no temporary left behind
+
+
+def test_s3_storage_round_trip(s3_client) -> None:
+    from mlops.hooks.lake import LakeHook
+
+    s3_client.create_bucket(Bucket="unit")
+    hook = LakeHook(root="s3://unit/prefix")
+    directory = partition_dir("churn", "raw", "2026-01-05")
+    commit_partition(hook.storage, directory, {"part-000.csv": b"a,b\n1,2\n"})
+    assert read_partition(hook.storage, directory) == {"part-000.csv": b"a,b\n1,2\n"}
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket="unit")["Contents"]]
+    assert all(k.startswith("prefix/churn/raw/ds=2026-01-05/") for k in keys) and len(keys) == 2
+    assert hook.uri(directory) == "s3://unit/prefix/churn/raw/ds=2026-01-05"
+
+
+def test_unsupported_root() -> None:
+    from mlops.hooks.lake import LakeHook
+
+    with pytest.raises(ValueError, match="unsupported lake root"):
+        LakeHook(root="gs://bucket/x").storage  # noqa: B018
