@@ -12,7 +12,15 @@ from __future__ import annotations
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from mlops.config import Pipeline
-from mlops.dagkit import build_stage, dag_kwargs, drift_asset, end_of, not_built
+from mlops.dagkit import build_stage, champion_asset, dag_kwargs, drift_asset, end_of
+from mlops.operators.train import (
+    PrepareTrainingOperator,
+    PromoteOperator,
+    PromotionGateOperator,
+    RegisterChallengerOperator,
+    TrainTrialOperator,
+    WaitForWindowSensor,
+)
 
 
 def params(pipeline: Pipeline) -> dict[str, Param]:
@@ -76,7 +84,23 @@ def build(pipeline: Pipeline) -> DAG:
         catchup=pipeline.schedules.catchup,
         params=params(pipeline),
     ) as dag:
-        not_built(pipeline.name, "train")
+        name = pipeline.name
+        wait = WaitForWindowSensor(
+            task_id="wait_for_window",
+            pipeline=name,
+            timeout=pipeline.training.wait_timeout_minutes * 60,
+            poke_interval=120,
+        )
+        prepare = PrepareTrainingOperator(task_id="prepare", pipeline=name)
+        trials = TrainTrialOperator.partial(task_id="train_trial", pipeline=name).expand(trial=prepare.output)
+        register = RegisterChallengerOperator(
+            task_id="register_challenger", pipeline=name, trials=trials.output
+        )
+        gate = PromotionGateOperator(task_id="gate", pipeline=name, challenger=register.output)
+        promote = PromoteOperator(
+            task_id="promote", pipeline=name, decision=gate.output, outlets=[champion_asset(name)]
+        )
+        wait >> prepare >> trials >> register >> gate >> promote
     return dag
 
 

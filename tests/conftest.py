@@ -81,3 +81,91 @@ def s3_client(s3_endpoint: str):
         aws_secret_access_key="testing",
         region_name="us-east-1",
     )
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real MLflow tracking server (SQLite backend, proxied artifacts) on a free loopback port.
+
+    Reached through ``mlflow_default``; yields the tracking URI. The server runs in a session of its
+    own, so teardown ends its whole process group (the CLI spawns uvicorn/gunicorn children).
+    """
+    import signal
+    import time
+    import urllib.error
+    import urllib.request
+    from contextlib import suppress
+
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}"
+    log_path = root / "server.log"
+    mlflow_cli = Path(sys.executable).with_name("mlflow")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    # No job runner: its pool of huey consumers is slow to start and stop, and no test needs it.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [
+                str(mlflow_cli),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def log_tail() -> str:
+        return log_path.read_text(errors="replace")[-3000:]
+
+    def stop() -> None:
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)
+        # The CLI's children (the uvicorn server, job runners) may outlive it: end the whole group.
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"mlflow server exited with {proc.returncode}:\n{log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"mlflow server on {uri} not healthy after 90 s:\n{log_tail()}")
+            time.sleep(0.5)
+    except BaseException:
+        stop()
+        raise
+
+    previous_conn = os.environ.get("AIRFLOW_CONN_MLFLOW_DEFAULT")
+    os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"] = json.dumps({"conn_type": "http", "host": uri})
+    try:
+        yield uri
+    finally:
+        stop()
+        if previous_conn is None:
+            os.environ.pop("AIRFLOW_CONN_MLFLOW_DEFAULT", None)
+        else:
+            os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"] = previous_conn

@@ -1,0 +1,212 @@
+"""One training run in MLflow: a parent run per Airflow run, a nested run per trial.
+
+Each trial trains on the window's train split, early-stops on its validation days, is scored on the
+holdout days, and logs params, metrics, cost, the pyfunc model, a feature-importance plot, the drift
+reference profile and dataset lineage. No Airflow import.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from mlops.config import Pipeline, TrainingParams
+
+log = logging.getLogger(__name__)
+PARENT_TAG = "mlops.role"
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    found = client.get_experiment_by_name(name)
+    return found.experiment_id if found else client.create_experiment(name)
+
+
+def parent_run(client: MlflowClient, experiment: str, airflow_run_id: str, tags: dict[str, str]) -> str:
+    """The parent MLflow run of an Airflow run; a retried task finds the one it created."""
+    query = f"tags.`airflow.run_id` = '{airflow_run_id}' and tags.`{PARENT_TAG}` = 'training'"
+    existing = client.search_runs([experiment], filter_string=query, max_results=1)
+    if existing:
+        return existing[0].info.run_id
+    run = client.create_run(
+        experiment, run_name=f"train {airflow_run_id}", tags={**tags, PARENT_TAG: "training"}
+    )
+    return run.info.run_id
+
+
+def _split(pipeline: Pipeline, frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    from mlops.training import time_split
+
+    train, valid, holdout = time_split(
+        frames, pipeline.training.validation_days, pipeline.training.holdout_days
+    )
+    return {"train": train, "valid": valid, "holdout": holdout}
+
+
+def _profile(pipeline: Pipeline, reference: pd.DataFrame, scores: Any) -> dict[str, Any]:
+    from mlops.drift import build_profile
+    from mlops.training import feature_frame
+
+    X = feature_frame(reference, pipeline)
+    numeric = {f: X[f].to_numpy() for f in pipeline.numeric_features}
+    categorical = {
+        f: (reference[f].to_numpy(dtype=object), pipeline.columns[f].values)
+        for f in pipeline.categorical_features
+    }
+    return build_profile(numeric, categorical, scores, seed=pipeline.training.seed)
+
+
+def train_trial(
+    client: MlflowClient,
+    *,
+    pipeline: Pipeline,
+    pipeline_yaml: str,
+    frames: dict[str, pd.DataFrame],
+    params: TrainingParams,
+    trial: int,
+    device: str,
+    parent_run_id: str,
+    tags: dict[str, str],
+    lineage: dict[str, str],
+    nthread: int | None = None,
+    progress: Callable[[str], None] = log.info,
+) -> dict[str, Any]:
+    """Train, evaluate and log one trial as a nested run; returns its run id and metrics."""
+    import mlflow
+
+    from mlops.cost import CostMeter
+    from mlops.evaluation import evaluate
+    from mlops.model import log_model, model_input
+    from mlops.training import feature_importance_plot, predict, prepare_frame, train_model
+
+    cfg = pipeline.training
+    parts = _split(pipeline, frames)
+    (X_train, y_train), (X_valid, y_valid), (X_hold, y_hold) = (
+        prepare_frame(parts[k], pipeline) for k in parts
+    )
+    slice_col = cfg.slice_column
+    with CostMeter(gpu=device == "cuda") as meter:
+        result = train_model(
+            (X_train, y_train),
+            (X_valid, y_valid),
+            params,
+            device=device,
+            seed=cfg.seed,
+            nthread=nthread,
+            log=progress,
+            eval_train=False,
+        )
+    best = result.booster[: result.best_iteration + 1]
+    valid_scores = predict(best, X_valid, best.num_boosted_rounds() - 1)
+    hold_scores = predict(best, X_hold, best.num_boosted_rounds() - 1)
+    slices = {
+        k: parts[k][slice_col].reset_index(drop=True) if slice_col else None for k in ("valid", "holdout")
+    }
+    metrics = {
+        **{
+            f"valid_{k}": v
+            for k, v in evaluate(
+                y_valid, valid_scores, threshold=cfg.threshold, slices=slices["valid"]
+            ).items()
+        },
+        **{
+            f"holdout_{k}": v
+            for k, v in evaluate(
+                y_hold, hold_scores, threshold=cfg.threshold, slices=slices["holdout"]
+            ).items()
+        },
+        "best_iteration": float(result.best_iteration),
+        "rows_train": float(len(y_train)),
+        **meter.metrics(),
+    }
+    mlflow.set_tracking_uri(client._tracking_client.tracking_uri)
+    experiment = client.get_run(parent_run_id).info.experiment_id
+    with (
+        mlflow.start_run(
+            experiment_id=experiment,
+            parent_run_id=parent_run_id,
+            run_name=f"trial {trial}",
+            tags={**tags, "trial": str(trial)},
+        ) as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        workdir = Path(tmp)
+        mlflow.log_params({**params.model_dump(), "device": device, "trial": trial})
+        mlflow.log_metrics(metrics)
+        logged = log_model(best, pipeline_yaml, model_input(parts["holdout"].head(5), pipeline), workdir)
+        feature_importance_plot(best, workdir / "feature_importance.png")
+        mlflow.log_artifact(str(workdir / "feature_importance.png"))
+        mlflow.log_dict(_profile(pipeline, parts["train"], hold_scores), "reference_profile.json")
+        mlflow.log_dict({"holdout_days": sorted(frames)[-cfg.holdout_days :], **lineage}, "lineage.json")
+        _log_dataset(parts["train"], lineage)
+    return {
+        "trial": trial,
+        "run_id": run.info.run_id,
+        "model_uri": logged.model_uri,
+        "model_id": logged.model_id,
+        "valid_metric": metrics[f"valid_{_primary(pipeline)}"],
+        "metrics": metrics,
+    }
+
+
+def _primary(pipeline: Pipeline) -> str:
+    return pipeline.promotion.primary_metric
+
+
+def _log_dataset(train: pd.DataFrame, lineage: dict[str, str]) -> None:
+    import mlflow
+
+    dataset = mlflow.data.from_pandas(train.head(1000), source=lineage.get("source", ""), name="train-window")
+    mlflow.log_input(dataset, context="training", tags={"partitions": lineage.get("partitions", "")})
+
+
+def best_trial(trials: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    from mlops.promotion import better
+
+    best = trials[0]
+    for trial in trials[1:]:
+        if better(metric, trial["valid_metric"], best["valid_metric"]):
+            best = trial
+    return best
+
+
+def holdout_metrics(model_uri: str, pipeline: Pipeline, holdout: pd.DataFrame) -> dict[str, float]:
+    """Score a registered model on the holdout frame; the gate compares these, model against model."""
+    import mlflow
+
+    from mlops.evaluation import evaluate
+    from mlops.model import model_input
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    scores = model.predict(model_input(holdout, pipeline))
+    slices = (
+        holdout[pipeline.training.slice_column].reset_index(drop=True)
+        if pipeline.training.slice_column
+        else None
+    )
+    return evaluate(
+        holdout[pipeline.target].astype("float32").to_numpy(),
+        scores,
+        threshold=pipeline.training.threshold,
+        slices=slices,
+    )
+
+
+def lineage_of(
+    lake_uri: Callable[[str], str], pipeline: Pipeline, ready: list[str], failed: list[str]
+) -> dict[str, str]:
+    from mlops.lake import partition_dir
+
+    return {
+        "partitions": ",".join(ready),
+        "skipped_failed": ",".join(failed) or "none",
+        "source": lake_uri(f"{pipeline.name}/validated"),
+        "gx_results": json.dumps([lake_uri(partition_dir(pipeline.name, "reports", d)) for d in ready]),
+    }

@@ -1,0 +1,394 @@
+"""The model registry side of promotion: idempotent registration, audited compare-and-set alias moves.
+
+MLflow has no atomic "move the alias if it still points here". A registered model *name* is unique
+in the registry's database, so creating ``<model>.promotion-lock`` is a mutex every writer of the
+registry shares (workers on other machines included); the check and the move happen under it.
+A lock left by a crashed holder expires after ``LOCK_TTL_S``. Each acquisition carries a token of
+its own: a holder only ever deletes its own lock, and checks it still holds it right before moving
+the alias (a holder stalled past the TTL may have had its lock broken).
+
+No Airflow import; takes an ``MlflowClient``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+LOCK_TTL_S = 300
+AIRFLOW_RUN_TAG = "airflow.run_id"
+MOVE_KINDS = ("promotion", "rollback")
+
+
+class ChampionChanged(RuntimeError):
+    """The champion moved while this run was deciding; nothing was overwritten."""
+
+
+class PromotionRefused(ValueError):
+    """A version that cannot become champion (absent, or never cleared the floor)."""
+
+
+class PromotionLockLost(RuntimeError):
+    """This holder's promotion lock was broken as stale before the alias moved; nothing moved."""
+
+
+def now_iso() -> str:
+    # Microseconds: moves are ordered by this stamp, and two can fall within one second.
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def _code(exc: Exception) -> str:
+    return str(getattr(exc, "error_code", "") or "")
+
+
+def _not_found(exc: Exception) -> bool:
+    """A missing registered model or version (RESOURCE_DOES_NOT_EXIST), or a missing alias (the
+    registry answers that one with INVALID_PARAMETER_VALUE "... alias X not found.")."""
+    code, text = _code(exc), str(exc)
+    if code == "RESOURCE_DOES_NOT_EXIST" or "RESOURCE_DOES_NOT_EXIST" in text:
+        return True
+    invalid = code == "INVALID_PARAMETER_VALUE" or "INVALID_PARAMETER_VALUE" in text
+    return invalid and "alias" in text and "not found" in text
+
+
+def _already_exists(exc: Exception) -> bool:
+    return _code(exc) == "RESOURCE_ALREADY_EXISTS" or "RESOURCE_ALREADY_EXISTS" in str(exc)
+
+
+def alias_version(client: MlflowClient, model: str, alias: str) -> str | None:
+    """The version an alias points at, or None (no alias, or no registered model yet)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(model, alias).version
+    except MlflowException as exc:
+        if _not_found(exc):
+            return None
+        raise
+
+
+def ensure_model(client: MlflowClient, model: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.create_registered_model(model)
+    except MlflowException as exc:
+        if not _already_exists(exc):
+            raise
+
+
+def register_version(
+    client: MlflowClient,
+    model: str,
+    *,
+    run_id: str,
+    source: str,
+    airflow_run_id: str,
+    tags: dict[str, str],
+    model_id: str | None = None,
+) -> ModelVersion:
+    """Register the run's model once: a retried task finds the version it registered before.
+
+    ``source`` is the model's URI: ``models:/m-...`` with its ``model_id`` for a model logged by
+    MLflow 3, or ``runs:/<run_id>/<path>``.
+    """
+    ensure_model(client, model)
+    existing = _search_versions(client, f"name = {_quote(model)} and run_id = {_quote(run_id)}")
+    if existing:
+        # The first one registered (two racing retries may have left two).
+        version = min(existing, key=lambda v: int(v.version))
+    else:
+        version = client.create_model_version(
+            model,
+            source,
+            run_id=run_id,
+            tags={AIRFLOW_RUN_TAG: airflow_run_id, **tags},
+            model_id=model_id,
+        )
+    # A found version too: the attempt that registered it may have died before it was READY.
+    version = _wait_ready(client, model, version.version)
+    client.set_registered_model_alias(model, CHALLENGER, version.version)
+    return version
+
+
+def _quote(value: str) -> str:
+    """A string literal for a registry search filter."""
+    if "'" in value:
+        raise ValueError(f"cannot search the registry for a value containing a single quote: {value!r}")
+    return f"'{value}'"
+
+
+def _search_versions(client: MlflowClient, filter_string: str) -> list[ModelVersion]:
+    """Every matching version: the registry pages its search results."""
+    found: list[ModelVersion] = []
+    token = None
+    while True:
+        page = client.search_model_versions(filter_string, page_token=token)
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def _wait_ready(client: MlflowClient, model: str, version: str, timeout_s: float = 60) -> ModelVersion:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        current = client.get_model_version(model, version)
+        if current.status == "READY":
+            return current
+        if current.status == "FAILED_REGISTRATION":
+            raise RuntimeError(
+                f"model {model} version {version} failed to register: {current.status_message}"
+            )
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"model {model} version {version} did not become READY in {timeout_s:.0f}s")
+        time.sleep(0.5)
+
+
+def lock_name(model: str) -> str:
+    return f"{model}.promotion-lock"
+
+
+@contextmanager
+def promotion_lock(client: MlflowClient, model: str, *, holder: str, wait_s: float = 120) -> Iterator[str]:
+    """Hold ``<model>.promotion-lock``; yields this acquisition's token (for ``check_lock``).
+
+    Waits up to ``wait_s`` while someone else holds it, breaking a lock older than ``LOCK_TTL_S``,
+    then raises ``TimeoutError``. On exit the lock is deleted only if it is still this acquisition's.
+    """
+    from mlflow.exceptions import MlflowException
+
+    name = lock_name(model)
+    token = f"{holder}:{uuid.uuid4().hex}"
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            client.create_registered_model(
+                name, tags={"holder": holder, "token": token, "acquired_at": repr(time.time())}
+            )
+            break
+        except MlflowException as exc:
+            if not _already_exists(exc):
+                raise
+            seen = _break_if_stale(client, name)
+            if time.monotonic() >= deadline:
+                who = (
+                    f" by {seen.get('holder', '?')!r} for {time.time() - _acquired_at(seen):.0f}s"
+                    if seen
+                    else ""
+                )
+                raise TimeoutError(
+                    f"{model}: the promotion lock {name} is held{who}; gave up after {wait_s:g}s "
+                    f"(a lock older than {LOCK_TTL_S}s is broken as stale); retry later"
+                ) from None
+            time.sleep(max(0.0, min(0.5, deadline - time.monotonic())))
+    try:
+        yield token
+    finally:
+        try:
+            if _lock_tags(client, name).get("token") == token:
+                client.delete_registered_model(name)
+            else:
+                log.warning("promotion lock %s was broken while %s held it; leaving it", name, holder)
+        except MlflowException as exc:
+            if not _not_found(exc):
+                log.warning(
+                    "could not release promotion lock %s (expires after %ss): %s", name, LOCK_TTL_S, exc
+                )
+
+
+def check_lock(client: MlflowClient, model: str, token: str) -> None:
+    """Raise ``PromotionLockLost`` unless the acquisition ``token`` still holds the model's lock."""
+    if _lock_tags(client, lock_name(model)).get("token") != token:
+        raise PromotionLockLost(
+            f"{model}: the promotion lock was broken as stale (held over {LOCK_TTL_S}s) before the "
+            f"champion alias moved; the alias was not touched, retry"
+        )
+
+
+def _lock_tags(client: MlflowClient, name: str) -> dict[str, str]:
+    """The lock's tags; empty when nobody holds it."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(client.get_registered_model(name).tags)
+    except MlflowException as exc:
+        if _not_found(exc):
+            return {}
+        raise
+
+
+def _acquired_at(tags: dict[str, str]) -> float:
+    try:
+        return float(tags.get("acquired_at", "0"))
+    except ValueError:
+        return 0.0  # unreadable: as good as ancient, so it can be broken
+
+
+def _break_if_stale(client: MlflowClient, name: str) -> dict[str, str] | None:
+    """Delete the lock if it is older than ``LOCK_TTL_S``; returns its tags (None: no lock)."""
+    from mlflow.exceptions import MlflowException
+
+    tags = _lock_tags(client, name)
+    if not tags:
+        return None
+    if time.time() - _acquired_at(tags) > LOCK_TTL_S:
+        # Re-read right before deleting: another waiter may have broken it and taken a fresh one
+        # since. The registry has no conditional delete; this narrows that window to one call.
+        if _lock_tags(client, name).get("token") != tags.get("token"):
+            return tags
+        log.warning("breaking stale promotion lock %s held by %r", name, tags.get("holder"))
+        try:
+            client.delete_registered_model(name)
+        except MlflowException as exc:
+            if not _not_found(exc):  # not found: another waiter broke it first
+                raise
+    return tags
+
+
+@dataclass(frozen=True)
+class Move:
+    """One audited move of the champion alias."""
+
+    model: str
+    version: str
+    previous: str | None
+    reason: str
+    airflow_run_id: str
+    metrics: dict[str, Any]
+    kind: str = "promotion"
+
+    def tags(self) -> dict[str, str]:
+        """In write order: ``<kind>.at`` last, so a version carrying ``at`` has the whole record."""
+        if self.kind not in MOVE_KINDS:
+            raise ValueError(f"unknown move kind {self.kind!r}; known: {MOVE_KINDS}")
+        return {
+            f"{self.kind}.previous_champion": self.previous or "none",
+            f"{self.kind}.reason": self.reason,
+            f"{self.kind}.airflow_run_id": self.airflow_run_id,
+            f"{self.kind}.metrics_compared": json.dumps(self.metrics, sort_keys=True),
+            f"{self.kind}.at": now_iso(),
+        }
+
+
+def move_champion(client: MlflowClient, move: Move, *, expected: str | None, wait_s: float = 120) -> None:
+    """Point ``champion`` at ``move.version`` if it still points at ``expected`` (None: no champion).
+
+    Raises ``ChampionChanged`` when someone else moved it since ``expected`` was read, and
+    ``TimeoutError`` when another holder keeps the promotion lock longer than ``wait_s``. The tags
+    are written before the alias moves: a crash in between leaves tags on a version that is not
+    champion (visible, harmless), never a champion without its record. The previous champion
+    recorded, and tagged ``demoted.*``, is the version the alias pointed at under the lock.
+    """
+    target = str(move.version)
+    expected = None if expected is None else str(expected)
+    with promotion_lock(client, move.model, holder=move.airflow_run_id, wait_s=wait_s) as token:
+        current = alias_version(client, move.model, CHAMPION)
+        if current == target:
+            # A retry of a move that already happened: complete the demotion record if the first
+            # attempt died before writing it; change nothing else.
+            tags = client.get_model_version(move.model, target).tags
+            previous = tags.get(f"{move.kind}.previous_champion")
+            if previous and previous != "none":
+                _mark_demoted(client, move.model, previous, by=target)
+            return
+        if current != expected:
+            raise ChampionChanged(
+                f"{move.model}: champion is now version {current}, not {expected} as when this run "
+                f"started; not overwriting it (re-run to compare against the new champion)"
+            )
+        move = dataclasses.replace(move, version=target, previous=current)
+        for key, value in move.tags().items():
+            client.set_model_version_tag(move.model, target, key, value)
+        check_lock(client, move.model, token)
+        client.set_registered_model_alias(move.model, CHAMPION, target)
+        if current is not None:
+            _mark_demoted(client, move.model, current, by=target)
+
+
+def _mark_demoted(client: MlflowClient, model: str, version: str, *, by: str) -> None:
+    if client.get_model_version(model, version).tags.get("demoted.by_version") == by:
+        return
+    client.set_model_version_tag(model, version, "demoted.at", now_iso())
+    client.set_model_version_tag(model, version, "demoted.by_version", by)
+
+
+def history(client: MlflowClient, model: str) -> list[dict[str, str]]:
+    """Every recorded champion move, oldest first: version, kind, at, previous, reason, run id.
+
+    One record per version and kind: a version rolled back to twice keeps its latest rollback only.
+    """
+    moves = []
+    for version in _search_versions(client, f"name = {_quote(model)}"):
+        for kind in MOVE_KINDS:
+            if f"{kind}.at" in version.tags:
+                moves.append(
+                    {
+                        "version": version.version,
+                        "kind": kind,
+                        "at": version.tags[f"{kind}.at"],
+                        "previous": version.tags.get(f"{kind}.previous_champion", "none"),
+                        "reason": version.tags.get(f"{kind}.reason", ""),
+                        "airflow_run_id": version.tags.get(f"{kind}.airflow_run_id", ""),
+                    }
+                )
+    return sorted(moves, key=lambda m: (_stamp(m["at"]), int(m["version"])))
+
+
+def _stamp(at: str) -> dt.datetime:
+    """An ``at`` tag as a time (older records have second precision): order by time, not text."""
+    try:
+        when = dt.datetime.fromisoformat(at)
+    except ValueError:
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _latest_move(tags: dict[str, str]) -> str | None:
+    """The kind of the most recent move recorded on a version's tags (None: never moved to)."""
+    kinds = [kind for kind in MOVE_KINDS if f"{kind}.at" in tags]
+    return max(kinds, key=lambda kind: _stamp(tags[f"{kind}.at"]), default=None)
+
+
+def rollback_target(client: MlflowClient, model: str, requested: str | None) -> str:
+    """The version to roll back to: ``requested``, or the champion before the current one."""
+    from mlflow.exceptions import MlflowException
+
+    if requested is None:
+        current = alias_version(client, model, CHAMPION)
+        if current is None:
+            raise PromotionRefused(f"{model}: there is no champion to roll back")
+        # What the latest move onto the current champion recorded: a version promoted once and
+        # later rolled back to carries both records, and the newer one is the truth.
+        tags = client.get_model_version(model, current).tags
+        kind = _latest_move(tags)
+        previous = tags.get(f"{kind}.previous_champion") if kind else None
+        if not previous or previous == "none":
+            raise PromotionRefused(
+                f"{model}: champion version {current} has no previous champion to roll back to"
+            )
+        requested = previous
+    try:
+        version = client.get_model_version(model, str(requested))
+    except MlflowException as exc:
+        if not _not_found(exc):
+            raise
+        raise PromotionRefused(f"{model}: version {requested} does not exist") from exc
+    if version.tags.get("gate.cleared_floor") != "true":
+        raise PromotionRefused(f"{model}: version {requested} never cleared the promotion floor; refusing it")
+    return version.version
