@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mlops.lake import Storage, commit_partition, partition_dir, read_partition
+from mlops.lake import Storage, commit_partition, partition_dir, read_partition, withdraw_partition
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +32,10 @@ class SourceMissing(FileNotFoundError):
 
 class PartitionRejected(ValueError):
     """The gate failed the partition; the message names each failed expectation and its counts."""
+
+    def __init__(self, message: str, report_uri: str) -> None:
+        super().__init__(message)
+        self.report_uri = report_uri
 
 
 def source_dir(ds: str) -> str:
@@ -85,6 +89,27 @@ class GateReport:
         return {"ds": self.ds, "rows": self.rows, "quarantined": self.quarantined, "path": self.path}
 
 
+def _reject(lake: Storage, pipeline: Pipeline, ds: str, message: str, report_uri: str) -> PartitionRejected:
+    """Withdraw what an earlier run of the day committed (the day's source changed and now fails)."""
+    for zone in ("validated", "quarantine"):
+        withdraw_partition(lake, partition_dir(pipeline.name, zone, ds))
+    return PartitionRejected(
+        f"{pipeline.name} {ds} rejected: {message} (Data Docs: {report_uri})", report_uri
+    )
+
+
+def _commit_reports(
+    lake: Storage, pipeline: Pipeline, ds: str, result: dict[str, Any], html: str, extra: dict[str, Any]
+) -> str:
+    reports_dir = partition_dir(pipeline.name, "reports", ds)
+    result_json = json.dumps(result, indent=1, sort_keys=True, default=str).encode()
+    reports = commit_partition(
+        lake, reports_dir, {VALIDATION_RESULT: result_json, DATA_DOCS: html.encode()}, extra=extra
+    )
+    docs_name = next(name for name in reports.files if name.startswith(DATA_DOCS.split(".")[0]))
+    return lake.uri(f"{reports_dir}/{docs_name}")
+
+
 def gate(
     lake: Storage,
     pipeline: Pipeline,
@@ -97,51 +122,56 @@ def gate(
 ) -> GateReport:
     """Validate the committed raw partition of ``ds`` and write validated, quarantine and reports.
 
-    Reports are written whatever the verdict (a failed day's Data Docs is what a user opens first);
-    ``validated`` and ``quarantine`` only when the partition passes.
+    Reports are written whatever the verdict (a failed day's Data Docs is what a user opens first, and
+    training tells a rejected day from one not ingested yet by it); ``validated`` and ``quarantine``
+    only when the partition passes. A rejected day has no validated data, even from an earlier run.
     """
+    import html
+
     import pandas as pd
 
+    from mlops.validation import BadInputError, render_data_docs, validate_partition
     from mlops.validation import read_partition as parse
-    from mlops.validation import render_data_docs, validate_partition
 
     raw_dir = partition_dir(pipeline.name, "raw", ds)
-    raw_files = read_partition(lake, raw_dir)
-    frames = [
-        parse(data, pipeline.source.format, source=lake.uri(f"{raw_dir}/{name}"))
-        for name, data in raw_files.items()
-    ]
+    try:
+        frames = [
+            parse(data, pipeline.source.format, source=lake.uri(f"{raw_dir}/{name}"))
+            for name, data in read_partition(lake, raw_dir).items()
+        ]
+    except BadInputError as exc:
+        page = f"<html><body><h1>{html.escape(pipeline.name)} {ds}: unreadable</h1><pre>{html.escape(str(exc))}</pre></body></html>"
+        failure = {"expectation": "readable_file", "level": "table", "message": str(exc)}
+        uri = _commit_reports(
+            lake,
+            pipeline,
+            ds,
+            {"success": False, "error": str(exc)},
+            page,
+            {"passed": False, "failures": [failure]},
+        )
+        raise _reject(lake, pipeline, ds, str(exc), uri) from None
     raw = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     outcome = validate_partition(
         raw, pipeline, suite, interval_start=interval_start, interval_end=interval_end, context=context
     )
-
-    reports_dir = partition_dir(pipeline.name, "reports", ds)
-    result_json = json.dumps(outcome.result, indent=1, sort_keys=True, default=str).encode()
-    reports = commit_partition(
+    report_uri = _commit_reports(
         lake,
-        reports_dir,
-        {VALIDATION_RESULT: result_json, DATA_DOCS: render_data_docs(outcome.result).encode()},
-        extra={"passed": outcome.passed, "failures": outcome.failures},
-    )
-    docs_name = next(name for name in reports.files if name.startswith(DATA_DOCS.split(".")[0]))
-    report_uri = lake.uri(f"{reports_dir}/{docs_name}")
-    validated_dir = partition_dir(pipeline.name, "validated", ds)
-    report = GateReport(
-        ds=ds,
-        passed=outcome.passed,
-        rows=outcome.rows,
-        validated=len(outcome.validated),
-        quarantined=len(outcome.quarantined),
-        message=outcome.message,
-        path=lake.uri(validated_dir),
-        report_uri=report_uri,
-        warnings=list(outcome.warnings),
+        pipeline,
+        ds,
+        outcome.result,
+        render_data_docs(outcome.result),
+        {"passed": outcome.passed, "failures": outcome.failures},
     )
     if not outcome.passed:
-        raise PartitionRejected(f"{pipeline.name} {ds} rejected: {outcome.message} (Data Docs: {report_uri})")
+        raise _reject(lake, pipeline, ds, outcome.message, report_uri)
 
-    counts = {"rows": report.rows, "validated": report.validated, "quarantined": report.quarantined}
+    validated_dir = partition_dir(pipeline.name, "validated", ds)
+    counts = {
+        "rows": outcome.rows,
+        "validated": len(outcome.validated),
+        "quarantined": len(outcome.quarantined),
+    }
     # Quarantine first: once validated is visible, its quarantined rows are already accounted for.
     commit_partition(
         lake,
@@ -150,4 +180,14 @@ def gate(
         extra=counts,
     )
     commit_partition(lake, validated_dir, {"part.parquet": _parquet(outcome.validated)}, extra=counts)
-    return report
+    return GateReport(
+        ds=ds,
+        passed=True,
+        rows=outcome.rows,
+        validated=counts["validated"],
+        quarantined=counts["quarantined"],
+        message=outcome.message,
+        path=lake.uri(validated_dir),
+        report_uri=report_uri,
+        warnings=list(outcome.warnings),
+    )

@@ -91,6 +91,12 @@ def commit_partition(
     return manifest
 
 
+def withdraw_partition(storage: Storage, directory: str) -> None:
+    """Make a partition invisible (manifest first, in one step), then remove its files."""
+    storage.delete([f"{directory}/{MANIFEST}"])
+    storage.delete(storage.list_files(directory))
+
+
 def read_manifest(storage: Storage, directory: str) -> Manifest:
     path = f"{directory}/{MANIFEST}"
     if not storage.exists(path):

@@ -157,6 +157,25 @@ def test_a_bad_day_fails_clearly_and_keeps_its_raw_copy(
     assert list(read_partition(lake, partition_dir("churn", "raw", day)).values()) == [source]
     assert not lake.list_files(partition_dir("churn", "validated", day))
     assert asset_events(day) == []
+    # The rejection is on record, so training knows the day failed rather than is still to come.
+    from mlops.window import day_state
+
+    assert day_state(lake, "churn", day) == "failed"
+    assert b"<html" in read_partition(lake, partition_dir("churn", "reports", day))["data_docs.html"]
+
+
+def test_a_rerun_that_fails_withdraws_the_days_validated_data(dag, roots) -> None:
+    landing, lake_root = roots
+    land_scenario(landing, "2026-02-10", "2026-02-10", missing_column_day=None)
+    assert str(run(dag, "2026-02-10").state) == "success"
+    lake = LocalStorage(lake_root)
+    assert len(frame(lake, "validated", "2026-02-10")) > 0
+    # The provider re-delivers the day, now without a required column.
+    land_scenario(landing, "2026-02-10", "2026-02-10")
+    assert str(run(dag, "2026-02-10").state) == "failed"
+    for zone in ("validated", "quarantine"):
+        assert lake.list_files(partition_dir("churn", zone, "2026-02-10")) == []
+    assert raw_rows(lake, "2026-02-10") > 0, "the raw copy of the new file is kept"
 
 
 def test_failure_message_names_the_problem(roots) -> None:

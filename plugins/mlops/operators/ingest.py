@@ -84,13 +84,17 @@ class ValidatePartitionOperator(PipelineOperator):
         self.report_uri: str | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.config import ConfigError
         from mlops.hooks.gx import GreatExpectationsHook
         from mlops.ingestion import PartitionRejected, gate
         from mlops.lake import PartitionMissing
-        from mlops.validation import BadInputError, load_suite
+        from mlops.validation import load_suite
 
         ds, start, end = self.interval(context)
-        suite = load_suite(self.pipeline, self.settings.include_dir)
+        try:
+            suite = load_suite(self.pipeline, self.settings.include_dir)
+        except ConfigError as exc:
+            raise AirflowFailException(str(exc)) from None  # a retry would read the same stale file
         try:
             report = gate(
                 self.lake_hook().storage,
@@ -102,9 +106,9 @@ class ValidatePartitionOperator(PipelineOperator):
                 context=GreatExpectationsHook().context,
             )
         except PartitionRejected as exc:
-            self.report_uri = str(exc).rsplit("Data Docs: ", 1)[-1].rstrip(")")
+            self.report_uri = exc.report_uri
             raise AirflowFailException(str(exc)) from None
-        except (BadInputError, PartitionMissing) as exc:
+        except PartitionMissing as exc:
             raise AirflowFailException(f"{self.pipeline.name} {ds}: {exc}") from None
         self.report_uri = report.report_uri
         for warning in report.warnings:
