@@ -11,7 +11,8 @@ from __future__ import annotations
 from airflow.sdk import DAG, Param
 
 from mlops.config import Pipeline
-from mlops.dagkit import build_stage, dag_kwargs, not_built
+from mlops.dagkit import build_stage, champion_asset, dag_kwargs
+from mlops.operators.rollback import RollbackOperator
 
 
 def build(pipeline: Pipeline) -> DAG:
@@ -37,7 +38,7 @@ def build(pipeline: Pipeline) -> DAG:
             ),
         },
     ) as dag:
-        not_built(pipeline.name, "rollback")
+        RollbackOperator(task_id="rollback", pipeline=pipeline.name, outlets=[champion_asset(pipeline.name)])
     return dag
 
 

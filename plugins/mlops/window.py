@@ -72,8 +72,13 @@ def scan(lake: Storage, pipeline: Pipeline, as_of: dt.date, days: int) -> Window
     )
 
 
-def load_frames(lake: Storage, pipeline: Pipeline, days: list[str]) -> dict[str, pd.DataFrame]:
-    """Each ready day's validated rows, features and target only (what the matrix needs)."""
+def load_frames(
+    lake: Storage, pipeline: Pipeline, days: list[str], *, whole_window: bool = True
+) -> dict[str, pd.DataFrame]:
+    """Each ready day's validated rows, features and target only (what the matrix needs).
+
+    For a whole training window, fewer rows than ``training.min_rows`` is an error.
+    """
     import pandas as pd
 
     columns = [*pipeline.features, pipeline.target]
@@ -84,7 +89,7 @@ def load_frames(lake: Storage, pipeline: Pipeline, days: list[str]) -> dict[str,
             [pd.read_parquet(io.BytesIO(data), columns=columns) for data in files.values()], ignore_index=True
         )
     rows = sum(len(f) for f in frames.values())
-    if rows < pipeline.training.min_rows:
+    if whole_window and rows < pipeline.training.min_rows:
         raise WindowTooSmall(
             f"{pipeline.name}: {rows} validated rows in {len(days)} partition(s), training needs at least "
             f"{pipeline.training.min_rows} (training.min_rows)"

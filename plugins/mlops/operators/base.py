@@ -6,15 +6,17 @@ import datetime as dt
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from mlops.config import Pipeline, load_pipeline
 from mlops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
 
     from mlops.hooks.lake import LakeHook
+    from mlops.hooks.mlflow import MlflowHook
 
 
 class PipelineOperator(BaseOperator):
@@ -61,3 +63,28 @@ class PipelineOperator(BaseOperator):
         day = logical.astimezone(dt.UTC).date()
         start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
         return day.isoformat(), start, start + dt.timedelta(days=1)
+
+
+class MlflowRunLink(BaseOperatorLink):
+    """The task's MLflow run (the training run for trials, the registered version for the gate)."""
+
+    name = "MLflow"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        return getattr(operator, "mlflow_url", "") or ""
+
+
+class ModelOperator(PipelineOperator):
+    """An operator that works with MLflow: the hook, and a link to what it touched there."""
+
+    operator_extra_links = (MlflowRunLink(),)
+
+    def __init__(self, *, pipeline: str, **kwargs: Any) -> None:
+        super().__init__(pipeline=pipeline, **kwargs)
+        self.mlflow_url: str | None = None
+
+    @cached_property
+    def mlflow(self) -> MlflowHook:
+        from mlops.hooks.mlflow import MlflowHook
+
+        return MlflowHook(self.settings.mlflow_conn_id)

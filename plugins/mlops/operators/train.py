@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink, BaseSensorOperator
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlops.operators.base import PipelineOperator
+from mlops.operators.base import ModelOperator
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
-
-    from mlops.hooks.mlflow import MlflowHook
 
 
 def trigger_of(context: Context) -> dict[str, Any]:
@@ -43,35 +39,11 @@ def trigger_of(context: Context) -> dict[str, Any]:
     }
 
 
-class MlflowRunLink(BaseOperatorLink):
-    """The task's MLflow run (the training run for trials, the registered version for the gate)."""
-
-    name = "MLflow"
-
-    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
-        return getattr(operator, "mlflow_url", "") or ""
+def window_days(pipeline: Any, context: Context) -> int:
+    return int(context["params"].get("window_days") or pipeline.training.window_days)
 
 
-class TrainOperator(PipelineOperator):
-    """Shared by the train stage's operators: the MLflow hook and the run's trigger."""
-
-    operator_extra_links = (MlflowRunLink(),)
-
-    def __init__(self, *, pipeline: str, **kwargs: Any) -> None:
-        super().__init__(pipeline=pipeline, **kwargs)
-        self.mlflow_url: str | None = None
-
-    @cached_property
-    def mlflow(self) -> MlflowHook:
-        from mlops.hooks.mlflow import MlflowHook
-
-        return MlflowHook(self.settings.mlflow_conn_id)
-
-    def window_days(self, context: Context) -> int:
-        return int(context["params"].get("window_days") or self.pipeline.training.window_days)
-
-
-class WaitForWindowSensor(TrainOperator, BaseSensorOperator):
+class WaitForWindowSensor(ModelOperator, BaseSensorOperator):
     """Wait (reschedule mode) while the window's last day is still being ingested."""
 
     def __init__(self, *, pipeline: str, **kwargs: Any) -> None:
@@ -87,7 +59,7 @@ class WaitForWindowSensor(TrainOperator, BaseSensorOperator):
         return state != "pending"
 
 
-class PrepareTrainingOperator(TrainOperator):
+class PrepareTrainingOperator(ModelOperator):
     """Scan the window, open the parent MLflow run, and lay out the trials.
 
     Returns the trials, mapped over by ``train_trial``; each carries the run's facts (``prepared``),
@@ -103,7 +75,10 @@ class PrepareTrainingOperator(TrainOperator):
         trigger = trigger_of(context)
         lake = self.lake_hook()
         window = scan(
-            lake.storage, self.pipeline, dt.date.fromisoformat(trigger["as_of"]), self.window_days(context)
+            lake.storage,
+            self.pipeline,
+            dt.date.fromisoformat(trigger["as_of"]),
+            window_days(self.pipeline, context),
         )
         window.check(self.pipeline)
         params = context["params"]
@@ -163,10 +138,10 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)[:4000]
 
 
-class TrainTrialOperator(TrainOperator):
+class TrainTrialOperator(ModelOperator):
     """Train one candidate (``trial``, mapped) as a nested MLflow run of the parent run."""
 
-    template_fields = (*TrainOperator.template_fields, "trial")
+    template_fields = (*ModelOperator.template_fields, "trial")
 
     def __init__(self, *, pipeline: str, trial: Any, **kwargs: Any) -> None:
         super().__init__(pipeline=pipeline, **kwargs)
@@ -204,10 +179,10 @@ class TrainTrialOperator(TrainOperator):
         return {**result, "prepared": prepared}
 
 
-class RegisterChallengerOperator(TrainOperator):
+class RegisterChallengerOperator(ModelOperator):
     """Register the best trial (on validation) as a new version with alias ``challenger``; idempotent."""
 
-    template_fields = (*TrainOperator.template_fields, "trials")
+    template_fields = (*ModelOperator.template_fields, "trials")
 
     def __init__(self, *, pipeline: str, trials: Any, **kwargs: Any) -> None:
         super().__init__(pipeline=pipeline, **kwargs)
@@ -245,10 +220,10 @@ class RegisterChallengerOperator(TrainOperator):
         }
 
 
-class PromotionGateOperator(TrainOperator):
+class PromotionGateOperator(ModelOperator):
     """Score challenger and champion on the same holdout and decide; records the decision on the version."""
 
-    template_fields = (*TrainOperator.template_fields, "challenger")
+    template_fields = (*ModelOperator.template_fields, "challenger")
 
     def __init__(self, *, pipeline: str, challenger: Any, **kwargs: Any) -> None:
         super().__init__(pipeline=pipeline, **kwargs)
@@ -266,7 +241,8 @@ class PromotionGateOperator(TrainOperator):
         prepared = self.challenger["prepared"]
         holdout_days = prepared["ready"][-self.pipeline.training.holdout_days :]
         holdout = pd.concat(
-            load_frames(self.lake_hook().storage, self.pipeline, holdout_days).values(), ignore_index=True
+            load_frames(self.lake_hook().storage, self.pipeline, holdout_days, whole_window=False).values(),
+            ignore_index=True,
         )
         version = self.challenger["version"]
         challenger = holdout_metrics(f"models:/{name}/{version}", self.pipeline, holdout)
@@ -296,13 +272,13 @@ class PromotionGateOperator(TrainOperator):
         }
 
 
-class PromoteOperator(TrainOperator):
+class PromoteOperator(ModelOperator):
     """Move ``champion`` to the challenger by compare-and-set, audited; skipped when the gate says no.
 
     Its outlet ``<pipeline>.champion`` fires only on a move (a skipped task emits no event).
     """
 
-    template_fields = (*TrainOperator.template_fields, "decision")
+    template_fields = (*ModelOperator.template_fields, "decision")
 
     def __init__(self, *, pipeline: str, decision: Any, **kwargs: Any) -> None:
         super().__init__(pipeline=pipeline, **kwargs)

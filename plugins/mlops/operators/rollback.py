@@ -1,0 +1,58 @@
+"""Rollback: move ``champion`` back, audited like a promotion."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from mlops.operators.base import ModelOperator
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class RollbackOperator(ModelOperator):
+    """Point ``champion`` at ``target_version`` (param; default: the champion before the current one).
+
+    Refuses a version that does not exist or never cleared the promotion floor. Fires the
+    ``<pipeline>.champion`` outlet with the move.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.registry import (
+            CHAMPION,
+            Move,
+            PromotionRefused,
+            alias_version,
+            move_champion,
+            rollback_target,
+        )
+
+        params, name = context["params"], self.pipeline.name
+        client = self.mlflow.client
+        requested = params.get("target_version")
+        current = alias_version(client, name, CHAMPION)
+        try:
+            target = rollback_target(client, name, None if requested is None else str(requested))
+        except PromotionRefused as exc:
+            raise AirflowFailException(str(exc)) from None
+        if target == current:
+            raise AirflowFailException(f"{name}: version {target} is already the champion")
+        reason = f"rollback: {params.get('reason') or 'no reason given'}"
+        move = Move(
+            model=name,
+            version=target,
+            previous=current,
+            reason=reason,
+            airflow_run_id=context["run_id"],
+            metrics={},
+            kind="rollback",
+        )
+        move_champion(client, move, expected=current)
+        self.mlflow_url = f"{self.mlflow.tracking_uri}/#/models/{name}/versions/{target}"
+        extra = {"version": target, "previous": current, "reason": reason, "run_id": context["run_id"]}
+        for outlet in self.outlets:
+            context["outlet_events"][outlet].extra = extra
+        self.log.info("champion rolled back from version %s to %s", current, target)
+        return extra

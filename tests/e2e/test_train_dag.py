@@ -1,0 +1,205 @@
+"""The train and rollback DAGs, run for real with ``dag.test()`` against a real MLflow server.
+
+The window's validated partitions are made by the ingest core (land + gate) from the demo scenario,
+so this file exercises training, registration, the gate, audited alias moves and rollback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mlops import scenario
+from mlops.config import load_pipeline
+from mlops.ingestion import gate, land
+from mlops.lake import LocalStorage
+from mlops.validation import load_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+DAYS = [f"2026-01-{d:02d}" for d in range(1, 10)]
+
+
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStorage]:
+    """Nine validated days in a lake of the module's own."""
+    base = tmp_path_factory.mktemp("train")
+    old = {k: os.environ.get(k) for k in ("MLOPS_LANDING_ROOT", "MLOPS_LAKE_ROOT")}
+    os.environ["MLOPS_LANDING_ROOT"], os.environ["MLOPS_LAKE_ROOT"] = (
+        str(base / "landing"),
+        str(base / "lake"),
+    )
+    pipeline = load_pipeline(ROOT / "include" / "pipelines" / "churn.yaml")
+    landing, storage = LocalStorage(base / "landing" / "churn"), LocalStorage(base / "lake")
+    config = scenario.ScenarioConfig(start=dt.date(2026, 1, 1), end=dt.date(2026, 1, 9), rows_per_day=1500)
+    scenario.write_scenario(config, LocalStorage(base / "landing").write_bytes)
+    suite = load_suite(pipeline, ROOT / "include")
+    for ds in DAYS:
+        land(landing, storage, pipeline, ds)
+        start = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.UTC)
+        gate(storage, pipeline, suite, ds, interval_start=start, interval_end=start + dt.timedelta(days=1))
+    yield storage
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def dags(airflow_db: Path, mlflow_server: str, lake):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags"))
+    assert not bag.import_errors
+    for dag_id in ("churn_train", "churn_rollback"):
+        for task in bag.dags[dag_id].tasks:
+            task.retries = 0  # a failure here is a test failure, not something to wait out
+    return bag.dags
+
+
+@pytest.fixture(scope="module")
+def client(mlflow_server: str):
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+
+
+def run(dag, day: str = "2026-01-10", **conf):
+    logical = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
+    return dag.test(logical_date=logical, run_conf={"n_trials": 2, **conf})
+
+
+def states(dag_run) -> dict[str, str]:
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return {
+            f"{ti.task_id}[{ti.map_index}]": str(ti.state)
+            for ti in dag_run.get_task_instances(session=session)
+        }
+
+
+def champion(client) -> str | None:
+    from mlops.registry import CHAMPION, alias_version
+
+    return alias_version(client, "churn", CHAMPION)
+
+
+def champion_events() -> list[dict]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return [
+            dict(e.extra) for e in session.scalars(query.where(AssetModel.name == "churn.champion")).all()
+        ]
+
+
+def test_a_too_small_window_fails_naming_what_is_missing(dags) -> None:
+    dag_run = run(dags["churn_train"], "2026-01-05")
+    assert str(dag_run.state) == "failed"
+    assert states(dag_run)["prepare[-1]"] == "failed"
+
+
+def test_first_run_trains_registers_and_promotes(dags, client) -> None:
+    dag_run = run(dags["churn_train"], reason="first model")
+    assert str(dag_run.state) == "success", states(dag_run)
+    assert states(dag_run)["promote[-1]"] == "success"
+    version = client.get_model_version("churn", champion(client))
+    assert version.tags["promotion.previous_champion"] == "none"
+    assert version.tags["gate.cleared_floor"] == "true"
+    assert "first model" in version.tags["promotion.reason"]
+
+    trial = client.get_run(version.run_id)
+    tags = trial.data.tags
+    assert tags["airflow.dag_id"] == "churn_train" and tags["airflow.run_id"] == dag_run.run_id
+    assert tags["trigger"] == "manual" and json.loads(tags["trigger.payload"]) == {"reason": "first model"}
+    assert tags["window.partitions"].split(",") == DAGS_WINDOW
+    assert "airflow.try_number" in tags and "airflow.logical_date" in tags
+    metrics = trial.data.metrics
+    assert metrics["holdout_auc"] > 0.7
+    assert {"cost_wall_s", "cost_cpu_s", "cost_peak_rss_mb", "cost_gpu_s"} <= set(metrics)
+    assert any(k.startswith("valid_auc_slice_") for k in metrics)
+    siblings = client.search_runs(
+        [trial.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{tags['mlflow.parentRunId']}'"
+    )
+    assert len(siblings) == 2, "one nested run per trial"
+    artifacts = {a.path for a in client.list_artifacts(trial.info.run_id)}
+    assert {"reference_profile.json", "feature_importance.png", "lineage.json"} <= artifacts
+    profile = json.loads(
+        Path(client.download_artifacts(trial.info.run_id, "reference_profile.json")).read_text()
+    )
+    assert set(profile["features"]) == set(load_pipeline(ROOT / "include/pipelines/churn.yaml").features)
+    assert profile["prediction"]["sample"], "the score distribution is part of the reference"
+    assert champion_events()[-1]["version"] == version.version
+
+
+DAGS_WINDOW = DAYS  # the window ending 2026-01-09 holds every ingested day
+
+
+def test_an_equal_challenger_is_not_promoted(dags, client) -> None:
+    before, events = champion(client), len(champion_events())
+    dag_run = run(dags["churn_train"])
+    assert str(dag_run.state) == "success", states(dag_run)
+    assert states(dag_run)["promote[-1]"] == "skipped"
+    assert champion(client) == before
+    assert len(champion_events()) == events, "no champion event without a move"
+    challenger = client.get_model_version_by_alias("churn", "challenger")
+    assert challenger.version != before
+    assert (
+        "not promoted" in challenger.tags["gate.decision"]
+        or "no improvement" in challenger.tags["gate.decision"]
+    )
+
+
+def test_a_backfill_run_never_moves_the_champion(dags, client) -> None:
+    from mlops.operators.train import PromotionGateOperator
+
+    challenger = client.get_model_version_by_alias("churn", "challenger").version
+    prepared = {
+        "ready": DAYS,
+        "champion_at_start": champion(client),
+        "trigger": {"kind": "backfill", "backfill": True, "as_of": DAYS[-1], "payload": {}},
+    }
+    operator = PromotionGateOperator(
+        task_id="gate", pipeline="churn", challenger={"version": challenger, "prepared": prepared}
+    )
+    decision = operator.execute({"params": {"force_promote": True}, "run_id": "backfill__x"})
+    assert decision["promote"] is False
+    assert client.get_model_version("churn", challenger).tags["gate.backfill_would_promote"] == "true"
+
+
+def test_forced_promotion_then_rollback(dags, client) -> None:
+    first = champion(client)
+    dag_run = run(dags["churn_train"], force_promote=True, reason="forced for the test")
+    assert str(dag_run.state) == "success", states(dag_run)
+    second = champion(client)
+    assert second != first
+    assert client.get_model_version("churn", second).tags["promotion.previous_champion"] == first
+
+    dag_run = dags["churn_rollback"].test(run_conf={"reason": "bad model in production"})
+    assert str(dag_run.state) == "success", states(dag_run)
+    assert champion(client) == first
+    tags = client.get_model_version("churn", first).tags
+    assert tags["rollback.previous_champion"] == second
+    assert "bad model in production" in tags["rollback.reason"]
+    assert champion_events()[-1] == {
+        "version": first,
+        "previous": second,
+        "reason": "rollback: bad model in production",
+        "run_id": dag_run.run_id,
+    }
+
+
+def test_rollback_refuses_a_missing_version(dags, client) -> None:
+    before = champion(client)
+    dag_run = dags["churn_rollback"].test(run_conf={"target_version": 999, "reason": "typo"})
+    assert str(dag_run.state) == "failed"
+    assert champion(client) == before
