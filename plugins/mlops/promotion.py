@@ -6,10 +6,8 @@ the challenger's holdout); the gate only compares numbers.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mlops.config import Promotion
@@ -137,31 +135,3 @@ def decide(
     return Decision(
         True, f"promoted: {summary}; no slice regresses by more than {cfg.max_slice_regression:.4f}", compared
     )
-
-
-@dataclass(frozen=True)
-class PromotionRecord:
-    """What is written on a model version when the champion alias moves to it.
-
-    ``tags()`` gives MLflow version tags: keys prefixed ``promotion.``, all values strings.
-    """
-
-    decision: Decision
-    previous_champion: str | int | None
-    airflow_run_id: str
-    promoted_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-
-    def tags(self) -> dict[str, str]:
-        when = self.promoted_at
-        if when.tzinfo is None:
-            raise ValueError("promoted_at must be timezone-aware")
-        return {
-            "promotion.promoted_at": when.astimezone(dt.UTC).isoformat(timespec="seconds"),
-            "promotion.previous_champion": "none"
-            if self.previous_champion is None
-            else str(self.previous_champion),
-            "promotion.metrics_compared": json.dumps(self.decision.compared, sort_keys=True),
-            "promotion.reason": self.decision.reason,
-            "promotion.forced": str(self.decision.forced).lower(),
-            "promotion.airflow_run_id": self.airflow_run_id,
-        }

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import json
-
 import pytest
 
 from mlops.config import Promotion
-from mlops.promotion import Decision, PromotionRecord, better, decide, improvement
+from mlops.promotion import better, decide, improvement
 
 AUC = Promotion(primary_metric="auc", min_improvement=0.002, floor=0.6, max_slice_regression=0.02)
 LOGLOSS = Promotion(primary_metric="log_loss", min_improvement=0.005, floor=0.5, max_slice_regression=0.02)
@@ -108,25 +105,3 @@ def test_missing_primary_metric_is_an_error() -> None:
         decide({"log_loss": 0.3}, None, AUC)
     with pytest.raises(ValueError, match="champion metrics have no 'auc'"):
         decide({"auc": 0.9}, {"log_loss": 0.3}, AUC)
-
-
-def test_promotion_record_tags() -> None:
-    decision = decide({"auc": 0.81, "auc_slice_basic": 0.8}, {"auc": 0.8, "auc_slice_basic": 0.8}, AUC)
-    when = dt.datetime(2026, 3, 2, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-    tags = PromotionRecord(
-        decision, previous_champion=3, airflow_run_id="scheduled__x", promoted_at=when
-    ).tags()
-    assert tags["promotion.promoted_at"] == "2026-03-02T02:05:06+00:00"
-    assert tags["promotion.previous_champion"] == "3"
-    assert tags["promotion.reason"] == decision.reason
-    assert tags["promotion.airflow_run_id"] == "scheduled__x"
-    assert tags["promotion.forced"] == "false"
-    assert json.loads(tags["promotion.metrics_compared"]) == decision.compared
-    assert all(k.startswith("promotion.") and isinstance(v, str) for k, v in tags.items())
-
-
-def test_promotion_record_first_model_defaults() -> None:
-    record = PromotionRecord(Decision(True, "first", {}), previous_champion=None, airflow_run_id="r")
-    tags = record.tags()
-    assert tags["promotion.previous_champion"] == "none"
-    assert dt.datetime.fromisoformat(tags["promotion.promoted_at"]).tzinfo == dt.UTC

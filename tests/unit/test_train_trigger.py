@@ -1,0 +1,49 @@
+"""Which window a training run reads, and why it runs: drift payload, schedule, backfill, manual."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace
+
+import pytest
+
+from mlops.operators.train import trigger_of
+
+
+def context(run_type: str, *, logical: dt.datetime | None, events=None, reason: str = "") -> dict:
+    run = SimpleNamespace(run_type=run_type, run_after=dt.datetime(2026, 3, 9, 4, tzinfo=dt.UTC))
+    return {
+        "dag_run": run,
+        "logical_date": logical,
+        "triggering_asset_events": events or {},
+        "params": {"reason": reason},
+    }
+
+
+MONDAY = dt.datetime(2026, 3, 9, 4, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("run_type", "kind", "backfill"),
+    [("scheduled", "schedule", False), ("backfill", "backfill", True), ("manual", "manual", False)],
+)
+def test_time_runs_train_on_the_window_ending_the_day_before(
+    run_type: str, kind: str, backfill: bool
+) -> None:
+    trigger = trigger_of(context(run_type, logical=MONDAY))
+    assert trigger["as_of"] == "2026-03-08"
+    assert trigger["kind"] == kind and trigger["backfill"] is backfill
+
+
+def test_manual_reason_is_recorded() -> None:
+    assert trigger_of(context("manual", logical=MONDAY, reason=" new features "))["payload"] == {
+        "reason": "new features"
+    }
+
+
+def test_drift_runs_train_on_the_window_ending_at_the_drifted_day() -> None:
+    payload = {"ds": "2026-03-02", "champion_version": "3", "features": {"monthly_charges": {"psi": 1.4}}}
+    older = SimpleNamespace(extra={"ds": "2026-03-01"})
+    events = {"churn.drift": [older, SimpleNamespace(extra=payload)]}
+    trigger = trigger_of(context("asset_triggered", logical=None, events=events))
+    assert trigger == {"kind": "drift", "as_of": "2026-03-02", "payload": payload, "backfill": False}
