@@ -70,7 +70,7 @@ class PrepareTrainingOperator(ModelOperator):
         from mlops.experiment import experiment_id, lineage_of, parent_run
         from mlops.registry import CHAMPION, alias_version
         from mlops.training import select_device, trial_params
-        from mlops.window import scan
+        from mlops.window import WindowTooSmall, scan
 
         trigger = trigger_of(context)
         lake = self.lake_hook()
@@ -80,7 +80,10 @@ class PrepareTrainingOperator(ModelOperator):
             dt.date.fromisoformat(trigger["as_of"]),
             window_days(self.pipeline, context),
         )
-        window.check(self.pipeline)
+        try:
+            window.check(self.pipeline)
+        except WindowTooSmall as exc:
+            raise AirflowFailException(str(exc)) from None  # more retries will not add days
         params = context["params"]
         base = self.pipeline.training.params.model_copy(
             update={
