@@ -1,0 +1,576 @@
+"""Run every benchmark in its own subprocess and write BENCHMARKS.md.
+
+    python -m bench.run [--quick] [--only parse validation drift training] [--output PATH]
+
+One subprocess per bench, so memory figures of one bench are not inflated by another and a crash
+or timeout in one loses only its own section (recorded in its table). Each child writes its
+result as JSON to a file (stdout is left to the libraries' logging); its log goes to
+.local/bench/<name>.log. Children get a throwaway Airflow home, so a running stack's state is
+never read or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib
+import importlib.metadata
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+LOG_DIR = ROOT / ".local" / "bench"
+PACKAGES = ("apache-airflow", "xgboost", "great_expectations", "pandas", "numpy", "scipy")
+# szilard/GBM-perf: XGBoost (hist) on 2 cores, 1M rows, 100 trees, depth 10, in 5.5 s.
+ANCHOR_ROWS_TREES_PER_S = 1_000_000 * 100 / 5.5
+
+Row = tuple[str, str, str, str, str, str]  # figure, median, baseline, ratio, goal, met
+
+
+@dataclass
+class Section:
+    title: str
+    subtitle: str = ""
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Bench:
+    name: str
+    module: str
+    full: dict[str, Any]
+    quick: dict[str, Any]
+    timeout_s: int
+    title: Callable[[dict[str, Any]], Section]  # from the kwargs alone: a failed run still gets one
+    render: Callable[[Section, dict[str, Any]], None]
+
+
+# --- formatting -------------------------------------------------------------------------------
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def _x(ratio: float) -> str:
+    return f"{ratio:.2f}x"
+
+
+def _met(ok: bool | None) -> str:
+    return "—" if ok is None else ("yes" if ok else "**no**")
+
+
+def _count(n: float) -> str:
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if n >= size:
+            return f"{n / size:g}{suffix}"
+    return f"{n:g}"
+
+
+def _rate(per_s: float) -> str:
+    return f"{per_s / 1e6:.2f}M/s"
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+def _parse_title(kw: dict[str, Any]) -> Section:
+    return Section("DAG parse time", f"Warm parse of each file in `dags/`; repeats: {kw['repeats']}.")
+
+
+def _parse_render(sec: Section, r: dict[str, Any]) -> None:
+    base = r["example_median_ms"]
+    for name, f in r["files"].items():
+        if f["goal_ms"] is None:
+            continue
+        sec.rows.append(
+            (
+                f"`dags/{name}` ({f['dags']} DAG)",
+                f"{f['median_ms']:.1f} ms (p90 {f['p90_ms']:.1f})",
+                f"{base:.1f} ms",
+                _x(f["ratio_to_example"]),
+                f"≤ {f['goal_ms']:g} ms",
+                _met(f["goal_met"]),
+            )
+        )
+    ex = r["files"][Path(r["example"]).name]
+    sec.rows.append(
+        (
+            f"`{Path(r['example']).name}` (Airflow's example: the baseline)",
+            f"{ex['median_ms']:.1f} ms (p90 {ex['p90_ms']:.1f})",
+            "—",
+            _x(1.0),
+            "—",
+            "—",
+        )
+    )
+    firsts = ", ".join(f"{name} {f['first_parse_ms']:.1f}" for name, f in r["files"].items())
+    sec.notes += [
+        f"Method: {r['method']}; Airflow, pydantic and `mlops` imported and each file parsed "
+        f"{r['warmup_parses']}x untimed first. Baseline: `{r['example']}` parsed in the same process.",
+        f"First parse in the process (after the warm imports), ms: {firsts}.",
+    ]
+
+
+def _validation_title(kw: dict[str, Any]) -> Section:
+    return Section(
+        f"Validation + quarantine, {_count(kw['rows'])} rows",
+        f"Churn schema, raw strings, ~1% bad rows; repeats: {kw['repeats']}.",
+    )
+
+
+def _validation_render(sec: Section, r: dict[str, Any]) -> None:
+    a, b, c = r["a_validate_partition_s"], r["b_gx_summary_s"], r["c_pandas_mask_s"]
+    gx_rate = r["rows"] / b
+    sec.rows += [
+        (
+            "`validate_partition` (coerce + GX + masks + split) vs GX SUMMARY alone",
+            _s(a),
+            _s(b),
+            _x(a / b),
+            "≤ 3x GX",
+            _met(a <= 3 * b),
+        ),
+        (
+            "Throughput of `validate_partition` vs GX alone",
+            _rate(r["a_rows_per_s"]),
+            _rate(gx_rate),
+            _x(r["a_rows_per_s"] / gx_rate),
+            "≥ 1M rows/s",
+            _met(r["a_rows_per_s"] >= 1_000_000),
+        ),
+        (
+            "`validate_partition` vs a plain pandas mask of the row rules (no GX)",
+            _s(a),
+            _s(c),
+            _x(a / c),
+            "—",
+            "—",
+        ),
+        (
+            "GX on nullable Int64 as is (no `gx_view`, 1 run) vs GX SUMMARY",
+            _s(r["b_naive_gx_on_int64_extension_dtypes_s"]),
+            _s(b),
+            _x(r["b_naive_gx_on_int64_extension_dtypes_s"] / b),
+            "—",
+            "—",
+        ),
+        (
+            "Peak RSS raised by validating (ru_maxrss delta)",
+            f"{r['peak_rss_delta_mib']:.0f} MiB",
+            "—",
+            "—",
+            "report",
+            "—",
+        ),
+    ]
+    br = r["a_breakdown_s"]
+    sec.notes += [
+        f"Breakdown of `validate_partition`: coerce {_s(br['coerce'])}, GX {_s(br['gx'])}, "
+        f"masks + reconcile + split {_s(br['masks_reconcile_split'])}.",
+        f"{r['quarantined']:,} of {r['bad_rows']:,} bad rows quarantined; {r['expectations']} expectations.",
+    ]
+
+
+def _drift_title(kw: dict[str, Any]) -> Section:
+    return Section(
+        f"Drift statistics, {_count(kw['rows'])} rows x {kw['features']} features",
+        f"PSI + KS per feature and on the score against a stored profile; repeats: {kw['repeats']}. "
+        "Baseline: straightforward numpy/scipy (`np.quantile` + `np.histogram` PSI, `scipy.stats.ks_2samp`).",
+    )
+
+
+def _drift_render(sec: Section, r: dict[str, Any]) -> None:
+    base = r["baseline"]
+    for label, key in (("`compute_drift`", "ours"), ("`compute_drift(n_jobs=2)`", "ours_2_threads")):
+        ours = r[key]
+        sec.rows.append(
+            (
+                f"{label} vs numpy/scipy",
+                _s(ours["median_s"]),
+                _s(base["median_s"]),
+                _x(ours["median_s"] / base["median_s"]),
+                "≤ 2 s",
+                _met(ours["median_s"] <= 2.0),
+            )
+        )
+    for label, key in (("`compute_drift`", "ours"), ("`compute_drift(n_jobs=2)`", "ours_2_threads")):
+        ours = r[key]
+        sec.rows.append(
+            (
+                f"Peak memory of {label} vs numpy/scipy (tracemalloc, input excluded)",
+                f"{ours['peak_mib']:.1f} MiB",
+                f"{base['peak_mib']:.1f} MiB",
+                _x(ours["peak_mib"] / base["peak_mib"]) if base["peak_mib"] else "—",
+                "report",
+                "—",
+            )
+        )
+    sec.notes.append(
+        f"Same KS statistics as scipy (max abs difference {r['max_abs_ks_difference']:.2g}); "
+        f"reference sample {r['reference_sample']:,} rows."
+    )
+
+
+def _training_title(kw: dict[str, Any]) -> Section:
+    return Section(
+        "Training task vs bare xgboost.train",
+        f"{_count(kw['rows'])} rows, {kw['trees']} trees, depth {kw['depth']}, {kw['nthread']} threads; "
+        f"repeats: {kw['repeats']} (each trains three times, ~2 min at 1M rows here: kept low to bound the run time).",
+    )
+
+
+def _training_render(sec: Section, r: dict[str, Any]) -> None:
+    bare = r["bare_s"]
+    sec.rows += [
+        (
+            "`prepare_frame` + `train_model` (train + valid evaluated per round) vs bare",
+            _s(r["ours_s"]),
+            _s(bare),
+            _x(r["ratio_ours_over_bare"]),
+            "≤ 1.15x",
+            _met(r["ratio_ours_over_bare"] <= 1.15),
+        ),
+        (
+            "Same with `eval_train=False` (valid only) vs bare",
+            _s(r["ours_no_train_eval_s"]),
+            _s(bare),
+            _x(r["ratio_ours_no_train_eval_over_bare"]),
+            "≤ 1.15x",
+            _met(r["ratio_ours_no_train_eval_over_bare"] <= 1.15),
+        ),
+        (
+            "Peak RSS growth of the task vs the raw float32 matrix",
+            f"{r['ours_rss_growth_mb']:.0f} MB",
+            f"{r['raw_float32_matrix_mb']:.0f} MB",
+            _x(r["rss_growth_over_raw_matrix"]),
+            "≤ 2.5x",
+            _met(r["rss_growth_over_raw_matrix"] <= 2.5),
+        ),
+        (
+            "Rows x trees per second, task vs bare",
+            _rate(r["ours_rows_trees_per_s"]),
+            _rate(r["bare_rows_trees_per_s"]),
+            _x(r["ours_rows_trees_per_s"] / r["bare_rows_trees_per_s"]),
+            "—",
+            "—",
+        ),
+        (
+            "Bare `xgboost.train` vs the szilard/GBM-perf anchor",
+            _rate(r["bare_rows_trees_per_s"]),
+            _rate(ANCHOR_ROWS_TREES_PER_S),
+            _x(r["bare_rows_trees_per_s"] / ANCHOR_ROWS_TREES_PER_S),
+            "context",
+            "—",
+        ),
+    ]
+    sec.notes += [
+        f"Least disturbed run (ratio of minimums): {_x(r['min_ratio_ours_over_bare'])}, "
+        f"{_x(r['min_ratio_ours_no_train_eval_over_bare'])} with `eval_train=False`. "
+        f"`prepare_frame` (train + valid): {_s(r['ours_prepare_s'])}. xgboost {r['xgboost']}.",
+        "Anchor: szilard/GBM-perf measured XGBoost on 2 cores at 5.5 s for 1M rows, 100 trees, depth 10 "
+        f"({_rate(ANCHOR_ROWS_TREES_PER_S)} rows x trees); other data, features, depth and CPU, "
+        "so an order-of-magnitude check only.",
+    ]
+
+
+BENCHES: dict[str, Bench] = {
+    b.name: b
+    for b in (
+        Bench(
+            "parse",
+            "bench.bench_parse",
+            {"repeats": 20},
+            {"repeats": 5},
+            300,
+            _parse_title,
+            _parse_render,
+        ),
+        Bench(
+            "validation",
+            "bench.bench_validation",
+            {"rows": 1_000_000, "repeats": 3},
+            {"rows": 100_000, "repeats": 1},
+            900,
+            _validation_title,
+            _validation_render,
+        ),
+        Bench(
+            "drift",
+            "bench.bench_drift",
+            {"rows": 1_000_000, "features": 28, "repeats": 3},
+            {"rows": 100_000, "features": 28, "repeats": 2},
+            900,
+            _drift_title,
+            _drift_render,
+        ),
+        Bench(
+            "training",
+            "bench.bench_training",
+            {"rows": 1_000_000, "trees": 100, "depth": 8, "nthread": 2, "repeats": 2},
+            {"rows": 100_000, "trees": 100, "depth": 8, "nthread": 2, "repeats": 1},
+            900,
+            _training_title,
+            _training_render,
+        ),
+    )
+}
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    result: dict[str, Any] | None
+    error: str | None
+    wall_s: float
+    peak_rss_mib: float | None
+    log: Path
+    load: tuple[float, float] = (0.0, 0.0)  # 1-min load average before / after: how busy the host was
+
+
+def _child_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(ROOT / "plugins"), str(ROOT), *filter(None, [env.get("PYTHONPATH")])]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    # A throwaway Airflow home: a bench that imports Airflow never touches the stack's state.
+    env["AIRFLOW_HOME"] = str(home)
+    env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+    env["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    env["MLOPS_LAKE_ROOT"] = str(home / "lake")
+    env["MLOPS_LANDING_ROOT"] = str(home / "landing")
+    return env
+
+
+def _tail(path: Path, lines: int = 12) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def run_bench(bench: Bench, kwargs: dict[str, Any], timeout_s: int) -> Outcome:
+    """Run one bench in a subprocess; never raises for the bench's own failure."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log, result_path = LOG_DIR / f"{bench.name}.log", LOG_DIR / f"{bench.name}.json"
+    result_path.unlink(missing_ok=True)
+    home = Path(tempfile.mkdtemp(prefix=f"mlops-bench-{bench.name}-"))
+    cmd = [sys.executable, "-m", "bench.run", "--child", bench.module, json.dumps(kwargs), str(result_path)]
+    start, load0 = time.perf_counter(), os.getloadavg()[0]
+    try:
+        with log.open("w") as out:
+            # Own session: a timeout kills the bench and anything it started, nothing else.
+            proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=_child_env(home), stdout=out, stderr=out, start_new_session=True
+            )
+            timed_out, status, usage = False, 0, None
+            try:
+                while True:
+                    # wait4 gives this child's own peak RSS, which RUSAGE_CHILDREN would merge.
+                    pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                    if pid:
+                        break
+                    if time.perf_counter() - start > timeout_s:
+                        timed_out = True
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        _, status, usage = os.wait4(proc.pid, 0)
+                        break
+                    time.sleep(0.2)
+            except BaseException:  # Ctrl-C: the child is in its own session, so take it down too
+                os.killpg(proc.pid, signal.SIGKILL)
+                os.wait4(proc.pid, 0)
+                raise
+            proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    wall = time.perf_counter() - start
+    peak = usage.ru_maxrss / 1024 if usage is not None else None
+    outcome = Outcome(None, None, wall, peak, log, (load0, os.getloadavg()[0]))
+    if timed_out:
+        outcome.error = f"timed out after {timeout_s} s"
+    elif proc.returncode != 0 or not result_path.is_file():
+        outcome.error = f"failed (exit {proc.returncode})"
+    else:
+        outcome.result = json.loads(result_path.read_text())
+    return outcome
+
+
+def _child(module: str, kwargs_json: str, result_path: str) -> None:
+    """Inside the subprocess: call ``module.run(**kwargs)`` and write its dict as JSON."""
+    result = importlib.import_module(module).run(**json.loads(kwargs_json))
+    # numpy scalars -> Python numbers
+    Path(result_path).write_text(
+        json.dumps(result, default=lambda o: o.item() if hasattr(o, "item") else str(o))
+    )
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _mem_total_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine_facts() -> list[str]:
+    versions = ", ".join(f"{p} {_version(p)}" for p in PACKAGES)
+    return [
+        f"CPUs: {os.cpu_count()} x {_cpu_model()}",
+        f"Memory: {_mem_total_gib()}",
+        f"Python {platform.python_version()} on {platform.platform(terse=True)}",
+        f"Packages: {versions}",
+    ]
+
+
+def _table(rows: list[Row]) -> list[str]:
+    lines = ["| Figure | Median | Baseline | Ratio | Goal | Met |", "|---|---:|---:|---:|---|---|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines
+
+
+def render(
+    sections: list[tuple[Bench, Section, Outcome]],
+    *,
+    quick: bool,
+    started: dt.datetime,
+    load: tuple[float, float],
+    total_s: float,
+) -> str:
+    out = ["# Benchmarks", ""]
+    if quick:
+        out += [
+            "> **Quick run** (`python -m bench.run --quick`): smoke-test sizes, for checking the plumbing.",
+            "> The goals are set for the full sizes; run `make bench` for figures to compare with them.",
+            "",
+        ]
+    out += [
+        f"Generated by `python -m bench.run{' --quick' if quick else ''}` (`make bench`) on "
+        f"{started:%Y-%m-%d %H:%M} UTC in {total_s / 60:.1f} min; do not edit by hand.",
+        "",
+        "How the figures are made: each bench runs in its own subprocess (its memory figures are its "
+        "own; a crash or timeout is recorded in its table and the others still run). Times are "
+        "wall-clock medians over the stated repeats, after a warm-up. The machine is shared and "
+        "absolute times drift between runs, so each figure is paired with a baseline measured in the "
+        "same process in the same run, and **Ratio = figure / baseline** is the number to compare "
+        "across runs. Goals are on the ratio or on the absolute figure, as stated.",
+        "",
+        "## Machine",
+        "",
+        *[f"- {fact}" for fact in machine_facts()],
+        f"- Load average (1 min) at start / end: {load[0]:.2f} / {load[1]:.2f}",
+        "",
+    ]
+    missed: list[str] = []
+    for bench, sec, outcome in sections:
+        out += [f"## {sec.title}", ""]
+        if sec.subtitle:
+            out += [sec.subtitle, ""]
+        out += _table(sec.rows)
+        out.append("")
+        peak = f"{outcome.peak_rss_mib:.0f} MiB" if outcome.peak_rss_mib is not None else "unknown"
+        notes = [
+            *sec.notes,
+            f"Bench `{bench.module}`: {outcome.wall_s:.0f} s wall, process peak RSS {peak}, "
+            f"load average (1 min) before / after {outcome.load[0]:.2f} / {outcome.load[1]:.2f} "
+            f"on {os.cpu_count()} CPUs.",
+        ]
+        out += [f"- {note}" for note in notes]
+        if outcome.error and (tail := _tail(outcome.log)):
+            out += ["", "```", tail, "```"]
+        out.append("")
+        missed += [
+            f"{sec.title}: {row[0]}: {row[1]} (goal {row[4]}, ratio {row[3]})"
+            for row in sec.rows
+            if row[5] in ("**no**", "FAILED", "TIMED OUT")
+        ]
+    out += ["## Goals missed" + (" (at smoke-test sizes: not a verdict)" if quick else ""), ""]
+    out += [f"- {m}" for m in missed] if missed else ["None."]
+    out += ["", "<details><summary>Raw results (JSON)</summary>", ""]
+    for bench, _, outcome in sections:
+        out += [f"`{bench.name}`:", "", "```json", json.dumps(outcome.result), "```", ""]
+    out += ["</details>", ""]
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats: a smoke run")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHES), metavar="NAME", help=", ".join(BENCHES))
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--timeout", type=int, help="per-bench timeout in seconds (default: per bench)")
+    parser.add_argument("--child", nargs=3, metavar=("MODULE", "KWARGS", "RESULT"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(*args.child)
+        return 0
+
+    started, t0, load0 = dt.datetime.now(dt.UTC), time.perf_counter(), os.getloadavg()[0]
+    sections: list[tuple[Bench, Section, Outcome]] = []
+    for name in args.only or BENCHES:
+        bench = BENCHES[name]
+        kwargs = bench.quick if args.quick else bench.full
+        timeout = args.timeout or (min(bench.timeout_s, 300) if args.quick else bench.timeout_s)
+        print(f"[bench] {name} {json.dumps(kwargs)} (timeout {timeout} s) ...", flush=True)
+        outcome = run_bench(bench, kwargs, timeout)
+        sec = bench.title(kwargs)
+        if outcome.result is not None:
+            try:
+                bench.render(sec, outcome.result)
+            except (KeyError, TypeError, ZeroDivisionError) as exc:  # the bench changed its keys
+                outcome.error = f"result not understood ({type(exc).__name__}: {exc})"
+                sec.rows.clear()
+        if outcome.error:
+            verdict = "TIMED OUT" if outcome.error.startswith("timed out") else "FAILED"
+            sec.rows.append(("bench run", verdict, "—", "—", "—", verdict))
+            sec.notes.append(f"{outcome.error}; log: `{outcome.log.relative_to(ROOT)}` (tail below).")
+        status = outcome.error or "ok"
+        print(f"[bench] {name}: {status} in {outcome.wall_s:.0f} s", flush=True)
+        sections.append((bench, sec, outcome))
+
+    total = time.perf_counter() - t0
+    text = render(
+        sections, quick=args.quick, started=started, load=(load0, os.getloadavg()[0]), total_s=total
+    )
+    args.output.write_text(text)
+    print(f"[bench] wrote {args.output} in {total / 60:.1f} min", flush=True)
+    return 1 if any(outcome.error for _, _, outcome in sections) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
