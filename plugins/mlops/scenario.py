@@ -16,14 +16,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import functools
 import io
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -322,24 +319,6 @@ def write_scenario(config: ScenarioConfig, write: Callable[[str, bytes], None]) 
     return run_scenario(config, write).written
 
 
-def _write_local(root: Path, relative_path: str, data: bytes) -> None:
-    # Temp file in the target directory, then an atomic rename: a sensor never sees half a file.
-    target = root / relative_path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def _exists_local(root: Path, relative_path: str) -> bool:
-    return (root / relative_path).is_file()
-
-
 def _day_or_none(value: str) -> dt.date | None:
     if value.strip().lower() == "none":
         return None
@@ -399,15 +378,17 @@ def main(argv: list[str] | None = None) -> int:
     landing: str = args.landing
     write: Callable[[str, bytes], None]
     exists: Callable[[str], bool]
+    from mlops.lake import LocalStorage
+
     if landing.startswith("s3://"):
         from mlops.hooks.lake import LakeHook  # only S3 needs the hook (and its dependencies)
 
         lake = LakeHook(root=landing)
         write, exists = lake.write_bytes, lake.exists
     else:
-        root = Path(landing.removeprefix("file://"))
-        write = functools.partial(_write_local, root)
-        exists = functools.partial(_exists_local, root)
+        # Atomic writes (temporary file, then rename): a sensor never sees half a file.
+        local = LocalStorage(landing.removeprefix("file://"))
+        write, exists = local.write_bytes, local.exists
 
     started = time.perf_counter()
     summary = run_scenario(config, write, exists=None if args.force else exists)
