@@ -48,13 +48,27 @@ def airflow_db() -> Path:
 
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server on loopback, reached through ``aws_default`` with an ``endpoint_url``."""
-    from moto.server import ThreadedMotoServer
+    """A moto S3 server in its own process on loopback, reached through ``aws_default``'s ``endpoint_url``."""
+    import time
+    import urllib.request
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+            break
+        except OSError:
+            assert server.poll() is None, "the moto S3 server exited during start"
+            assert time.monotonic() < deadline, "the moto S3 server did not answer in 30 s"
+            time.sleep(0.2)
     os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
         {
             "conn_type": "aws",
@@ -66,7 +80,8 @@ def s3_endpoint() -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        server.stop()
+        server.terminate()
+        server.wait(timeout=10)
         os.environ.pop("AIRFLOW_CONN_AWS_DEFAULT", None)
 
 
