@@ -10,7 +10,8 @@ from __future__ import annotations
 from airflow.sdk import DAG, Param
 
 from mlops.config import Pipeline
-from mlops.dagkit import build_stage, dag_kwargs, date_range_params, not_built, validated_asset
+from mlops.dagkit import build_stage, dag_kwargs, date_range_params, validated_asset
+from mlops.operators.score import ScorePartitionsOperator
 
 
 def build(pipeline: Pipeline) -> DAG:
@@ -29,7 +30,7 @@ def build(pipeline: Pipeline) -> DAG:
             ),
         },
     ) as dag:
-        not_built(pipeline.name, "score")
+        ScorePartitionsOperator(task_id="score", pipeline=pipeline.name)
     return dag
 
 

@@ -56,7 +56,7 @@ def dags(airflow_db: Path, mlflow_server: str, lake):
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors
-    for dag_id in ("churn_train", "churn_rollback"):
+    for dag_id in ("churn_train", "churn_rollback", "churn_score"):
         for task in bag.dags[dag_id].tasks:
             task.retries = 0  # a failure here is a test failure, not something to wait out
     return bag.dags
@@ -106,6 +106,11 @@ def test_a_too_small_window_fails_naming_what_is_missing(dags) -> None:
     dag_run = run(dags["churn_train"], "2026-01-05")
     assert str(dag_run.state) == "failed"
     assert states(dag_run)["prepare[-1]"] == "failed"
+
+
+def test_scoring_without_a_champion_is_skipped(dags) -> None:
+    dag_run = dags["churn_score"].test(run_conf={"start_ds": "2026-01-09"})
+    assert states(dag_run)["score[-1]"] == "skipped"
 
 
 def test_first_run_trains_registers_and_promotes(dags, client) -> None:
@@ -203,3 +208,52 @@ def test_rollback_refuses_a_missing_version(dags, client) -> None:
     dag_run = dags["churn_rollback"].test(run_conf={"target_version": 999, "reason": "typo"})
     assert str(dag_run.state) == "failed"
     assert champion(client) == before
+
+
+def test_scoring_writes_predictions_naming_the_champion(dags, client, lake) -> None:
+    import mlflow
+    import pandas as pd
+
+    from mlops.lake import read_manifest
+    from mlops.model import model_input
+
+    version = champion(client)
+    dag_run = dags["churn_score"].test(run_conf={"start_ds": "2026-01-08", "end_ds": "2026-01-09"})
+    assert str(dag_run.state) == "success", states(dag_run)
+    pipeline = load_pipeline(ROOT / "include/pipelines/churn.yaml")
+    model = mlflow.pyfunc.load_model(f"models:/churn/{version}")
+    for ds in ("2026-01-08", "2026-01-09"):
+        predictions = frame_of(lake, "predictions", ds)
+        validated = frame_of(lake, "validated", ds)
+        assert len(predictions) == len(validated)
+        assert set(predictions["model_version"]) == {version}
+        assert set(predictions["airflow_run_id"]) == {dag_run.run_id}
+        expected = model.predict(model_input(validated, pipeline))
+        assert (abs(predictions["score"].to_numpy() - pd.Series(expected).to_numpy()) < 1e-9).all()
+        assert (predictions["label"] == (predictions["score"] >= pipeline.training.threshold)).all()
+        assert predictions["customer_id"].tolist() == validated["customer_id"].tolist()
+        assert read_manifest(lake, f"churn/predictions/ds={ds}").extra["model_version"] == version
+    runs = client.search_runs(
+        [client.get_experiment_by_name("churn").experiment_id],
+        filter_string=f"tags.`airflow.run_id` = '{dag_run.run_id}' and tags.`mlops.role` = 'scoring'",
+    )
+    assert runs[0].data.metrics["rows_scored"] == sum(
+        len(frame_of(lake, "validated", d)) for d in ("2026-01-08", "2026-01-09")
+    )
+
+
+def test_scoring_an_older_version_on_request(dags, client, lake) -> None:
+    dag_run = dags["churn_score"].test(run_conf={"start_ds": "2026-01-07", "model_version": 1})
+    assert str(dag_run.state) == "success", states(dag_run)
+    assert set(frame_of(lake, "predictions", "2026-01-07")["model_version"]) == {"1"}
+
+
+def frame_of(lake, zone: str, ds: str):
+    import io
+
+    import pandas as pd
+
+    from mlops.lake import partition_dir, read_partition
+
+    files = read_partition(lake, partition_dir("churn", zone, ds))
+    return pd.concat([pd.read_parquet(io.BytesIO(b)) for b in files.values()], ignore_index=True)

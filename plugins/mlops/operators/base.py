@@ -88,3 +88,24 @@ class ModelOperator(PipelineOperator):
         from mlops.hooks.mlflow import MlflowHook
 
         return MlflowHook(self.settings.mlflow_conn_id)
+
+
+def partitions_of(context: Context) -> list[str]:
+    """The partitions a run processes, oldest first.
+
+    Manual runs over history name them with ``start_ds``/``end_ds``; asset-triggered runs take the
+    ``ds`` of every triggering ``<pipeline>.validated`` event (Airflow merges events queued between
+    runs into one run, so there may be several); otherwise the logical date's day.
+    """
+    params = context.get("params") or {}
+    if params.get("start_ds"):
+        first = dt.date.fromisoformat(params["start_ds"])
+        last = dt.date.fromisoformat(params.get("end_ds") or params["start_ds"])
+        if last < first:
+            raise ValueError(f"end_ds {last} is before start_ds {first}")
+        return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    events = [e for batch in (context.get("triggering_asset_events") or {}).values() for e in batch]
+    found = sorted({str((e.extra or {})["ds"]) for e in events if "ds" in (e.extra or {})})
+    if found:
+        return found
+    return [PipelineOperator.interval(context)[0]]
