@@ -143,7 +143,10 @@ def test_register_version_is_idempotent_and_points_challenger_at_it(client, mode
     assert first.status == "READY"
 
     # Another run is another version, and challenger follows it.
-    other = register_version(client, model, **{**kwargs, "run_id": new_run(client, experiment_id)})
+    other_run = new_run(client, experiment_id)
+    other = register_version(
+        client, model, **{**kwargs, "run_id": other_run, "source": f"runs:/{other_run}/model"}
+    )
     assert other.version != first.version
     assert alias_version(client, model, CHALLENGER) == other.version
 
