@@ -86,7 +86,9 @@ def commit_partition(
     )
     storage.write_bytes(f"{directory}/{MANIFEST}", manifest.to_json())
     # Only now is the old content unreferenced; remove it (and any killed writer's leftovers).
-    stale = [p for p in storage.list_files(directory) if p.rsplit("/", 1)[-1] not in {*written, MANIFEST}]
+    # Direct children only: a sub-partition (reports/ds=.../drift/) is committed on its own.
+    children = [p for p in storage.list_files(directory) if "/" not in p[len(directory) + 1 :]]
+    stale = [p for p in children if p.rsplit("/", 1)[-1] not in {*written, MANIFEST}]
     storage.delete(stale)
     return manifest
 
@@ -94,7 +96,7 @@ def commit_partition(
 def withdraw_partition(storage: Storage, directory: str) -> None:
     """Make a partition invisible (manifest first, in one step), then remove its files."""
     storage.delete([f"{directory}/{MANIFEST}"])
-    storage.delete(storage.list_files(directory))
+    storage.delete([p for p in storage.list_files(directory) if "/" not in p[len(directory) + 1 :]])
 
 
 def read_manifest(storage: Storage, directory: str) -> Manifest:

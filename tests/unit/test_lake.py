@@ -112,3 +112,13 @@ def test_unsupported_root() -> None:
 
     with pytest.raises(ValueError, match="unsupported lake root"):
         LakeHook(root="gs://bucket/x").storage  # noqa: B018
+
+
+def test_a_commit_leaves_sub_partitions_alone(tmp_path: Path) -> None:
+    lake = LocalStorage(tmp_path)
+    reports = partition_dir("churn", "reports", "2026-01-05")
+    commit_partition(lake, f"{reports}/drift", {"drift.json": b"{}"})
+    commit_partition(lake, reports, {"validation.json": b"{}"})
+    commit_partition(lake, reports, {"validation.json": b"{ }"})
+    assert read_partition(lake, f"{reports}/drift") == {"drift.json": b"{}"}
+    assert read_partition(lake, reports) == {"validation.json": b"{ }"}
