@@ -1,0 +1,610 @@
+"""Daily model monitoring: drift of one day against the champion's reference profile.
+
+One pass per pipeline and day ``ds``: the day's validated frame is compared with the reference
+profile saved next to the champion at training time (``mlops.drift`` format), the champion's
+scores on the day with the profile's prediction entry, and, where the day's rows are labelled, the
+champion's AUC with its holdout AUC. ``drift.decide`` turns that and the earlier days' flags into
+a verdict; ``should_trigger`` applies the retraining policy (cooldown, backfills) on top of it.
+
+The report is a plain JSON-serialisable dict (no NaN: undefined values are ``None``) so that it
+can be written to the lake's ``reports`` zone, attached to an event, and read back as the history
+of the next days. ``render_html`` makes a self-contained HTML page of it (inline PNG charts).
+
+Pure Python (numpy, pandas; scipy through ``mlops.drift``; matplotlib and xgboost, through
+``mlops.training.feature_frame``, imported lazily). No Airflow or MLflow import: the operator that
+loads the frame, the profile and the model calls these functions and stores what they return.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import html
+import io
+import itertools
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from mlops import drift
+from mlops.config import Pipeline
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+logger = logging.getLogger(__name__)
+
+REPORT_FORMAT = "mlops.monitoring/v1"
+STATUS_INSUFFICIENT = "insufficient_rows"
+_FIGSIZE = (4.0, 3.0)
+_DPI = 80
+_TOP_WHEN_CLEAN = 3
+
+
+# --------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------
+
+
+def _day(ds: str | dt.date) -> dt.date:
+    return ds if isinstance(ds, dt.date) else dt.date.fromisoformat(str(ds)[:10])
+
+
+def _finite_or_none(x: Any) -> float | None:
+    if x is None:
+        return None
+    value = float(x)
+    return value if math.isfinite(value) else None
+
+
+def current_features(frame: pd.DataFrame, pipeline: Pipeline) -> dict[str, np.ndarray]:
+    """The day's feature columns in the form ``drift.compute_drift`` expects.
+
+    Numeric features (int, float, bool) go through ``training.feature_frame``, exactly as the
+    model and the reference profile see them (float32, missing as NaN), returned as float64 arrays.
+    Categorical features are object arrays of the *raw* strings with ``None`` for missing: the
+    profile counts values outside the YAML list in an "unseen" bin, which ``feature_frame`` would
+    fold into missing. Features absent from ``frame`` are left out (``compute_drift`` lists them as
+    missing).
+    """
+    from mlops.training import feature_frame  # lazy: imports xgboost
+
+    numeric = [f for f in pipeline.numeric_features if f in frame.columns]
+    out: dict[str, np.ndarray] = {}
+    if numeric:
+        # Only the numeric features present: categoricals are taken raw below.
+        X = feature_frame(frame, pipeline.model_copy(update={"features": numeric}))
+        for name in numeric:
+            out[name] = X[name].to_numpy(dtype=np.float64)
+    for name in pipeline.categorical_features:
+        if name not in frame.columns:
+            continue
+        series = frame[name]
+        values = series.to_numpy(dtype=object, na_value=None)
+        missing = pd.isna(series).to_numpy()
+        if missing.any():  # NaN/NA that to_numpy did not turn into None (e.g. a float column)
+            values[missing] = None
+        out[name] = values
+    # Keep the pipeline's feature order.
+    return {name: out[name] for name in pipeline.features if name in out}
+
+
+def history_from_reports(reports: Sequence[Mapping[str, Any]], ds: str | dt.date, window: int) -> list[bool]:
+    """The ``day_drift`` flags of the ``window - 1`` calendar days before ``ds``, oldest first.
+
+    ``reports`` are earlier reports (or any dicts with ``ds`` and ``verdict.day_drift``, or a flat
+    ``day_drift``), in any order; reports for ``ds`` or later are ignored. A day without a report,
+    or whose flag is missing, counts as not drifted; when a day has several reports, the last one
+    in the list wins (a re-run replaces the earlier result).
+    """
+    day = _day(ds)
+    flags: dict[dt.date, bool] = {}
+    for report in reports:
+        try:
+            when = _day(report["ds"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if when >= day:
+            continue
+        verdict = report.get("verdict")
+        flag = verdict.get("day_drift") if isinstance(verdict, Mapping) else report.get("day_drift")
+        flags[when] = bool(flag)
+    days = [day - dt.timedelta(days=k) for k in range(max(window, 1) - 1, 0, -1)]
+    return [flags.get(d, False) for d in days]
+
+
+def _performance(
+    pipeline: Pipeline, frame: pd.DataFrame, scores: np.ndarray, reference_auc: float | None
+) -> dict[str, Any]:
+    from mlops.evaluation import evaluate
+
+    out: dict[str, Any] = {
+        "n_labelled": 0,
+        "auc": None,
+        "log_loss": None,
+        "reference_auc": _finite_or_none(reference_auc),
+        "auc_drop": None,
+        "note": None,
+    }
+    if pipeline.target not in frame.columns:
+        out["note"] = f"target column {pipeline.target!r} is not in the frame"
+        return out
+    y = pd.to_numeric(frame[pipeline.target], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    keep = ~np.isnan(y) & ~np.isnan(scores)
+    out["n_labelled"] = int(keep.sum())
+    if len(np.unique(y[keep])) < 2:
+        out["note"] = f"{int(keep.sum())} labelled rows with a single class or none: AUC undefined"
+        return out
+    metrics = evaluate(y[keep], scores[keep], threshold=pipeline.training.threshold)
+    out["auc"] = _finite_or_none(metrics["auc"])
+    out["log_loss"] = _finite_or_none(metrics["log_loss"])
+    if out["auc"] is not None and out["reference_auc"] is not None:
+        out["auc_drop"] = out["reference_auc"] - out["auc"]
+    return out
+
+
+def _feature_kinds(profile: Mapping[str, Any]) -> dict[str, str]:
+    return {name: str(entry.get("kind")) for name, entry in profile.get("features", {}).items()}
+
+
+# --------------------------------------------------------------------------------------------
+# the monitoring pass
+# --------------------------------------------------------------------------------------------
+
+
+def monitor_day(
+    *,
+    pipeline: Pipeline,
+    ds: str,
+    frame: pd.DataFrame,
+    profile: Mapping[str, Any],
+    scores: np.ndarray,
+    champion_version: str,
+    reference_auc: float | None,
+    history: list[dict],
+) -> dict[str, Any]:
+    """Monitor one day: drift statistics, performance and the drift verdict, as a JSON-able dict.
+
+    ``frame`` is the day's validated frame, ``scores`` the champion's probabilities on its rows
+    (same order and length), ``history`` earlier reports (see ``history_from_reports``). Keys:
+
+    * ``format``, ``pipeline``, ``ds``, ``champion_version``, ``n_rows``;
+    * ``features``: ``{name: {"kind", "psi", "ks", "ks_pvalue"} | {"kind", "psi", "chi2",
+      "chi2_pvalue", "js"}}`` for every profiled feature present in the frame;
+    * ``missing_features``: profiled features absent from the frame;
+    * ``prediction``: ``{"psi", "ks", "ks_pvalue"}`` of the scores, or None without a profile entry;
+    * ``performance``: ``{"n_labelled", "auc", "log_loss", "reference_auc", "auc_drop", "note"}``
+      (AUC and log loss only when the labelled rows hold both classes);
+    * ``thresholds``: the ``drift.Thresholds`` applied; ``history``: the earlier flags used;
+    * ``verdict``: ``drift.decide``'s result (``status`` is ``"insufficient_rows"`` below
+      ``min_rows``: no verdict, ``day_drift`` False);
+    * ``drifted_features``: ``[{"feature", "kind", <statistics>}]``, by PSI descending;
+    * ``unexpected_columns``: frame columns the pipeline does not declare; ``warnings``: messages.
+    """
+    day = _day(ds)
+    scores_arr = np.asarray(scores, dtype=np.float64).ravel()
+    if scores_arr.size != len(frame):
+        raise ValueError(f"{len(frame)} rows in the frame but {scores_arr.size} scores")
+    th = drift.Thresholds.of(pipeline.drift)
+    warnings: list[str] = []
+
+    unexpected = [str(c) for c in frame.columns if c not in pipeline.columns]
+    if unexpected:
+        warnings.append(f"columns not declared by pipeline {pipeline.name!r}: {', '.join(unexpected)}")
+
+    current = current_features(frame, pipeline)
+    stats = drift.compute_drift(profile, current, scores_arr)
+    # compute_drift takes the row count from the columns; a frame with no profiled column still has rows.
+    stats["n_rows"] = len(frame)
+    if stats["missing_features"]:
+        warnings.append(f"profiled features missing from the frame: {', '.join(stats['missing_features'])}")
+    unprofiled = [f for f in pipeline.features if f in current and f not in stats["features"]]
+    if unprofiled:
+        warnings.append(f"features without a reference profile entry: {', '.join(unprofiled)}")
+    if scores_arr.size and np.isnan(scores_arr).any():
+        warnings.append(f"{int(np.isnan(scores_arr).sum())} scores are NaN")
+
+    performance = _performance(pipeline, frame, scores_arr, reference_auc)
+    metrics = {"auc_drop": performance["auc_drop"]} if performance["auc_drop"] is not None else None
+    flags = history_from_reports(history, day, th.window)
+    verdict = drift.decide(stats, th, flags, metrics)
+    if verdict["status"] == STATUS_INSUFFICIENT:
+        message = (
+            f"{stats['n_rows']} rows on {day.isoformat()}, fewer than drift.min_rows={th.min_rows}: "
+            f"no drift verdict for this day"
+        )
+        verdict["message"] = message
+        warnings.append(message)
+        logger.warning("pipeline %s: %s", pipeline.name, message)
+
+    kinds = _feature_kinds(profile)
+    features = {name: {"kind": kinds.get(name), **s} for name, s in stats["features"].items()}
+    drifted_names = list(
+        dict.fromkeys(r["feature"] for r in verdict["reasons"] if r["scope"] == "feature" and r["feature"])
+    )
+    drifted = [{"feature": name, **features[name]} for name in drifted_names]
+    drifted.sort(key=lambda d: -(d.get("psi") or 0.0))
+
+    report: dict[str, Any] = {
+        "format": REPORT_FORMAT,
+        "pipeline": pipeline.name,
+        "ds": day.isoformat(),
+        "champion_version": str(champion_version),
+        "n_rows": int(stats["n_rows"]),
+        "features": features,
+        "missing_features": list(stats["missing_features"]),
+        "prediction": stats["prediction"],
+        "performance": performance,
+        "thresholds": dataclasses.asdict(th),
+        "history": flags,
+        "verdict": verdict,
+        "drifted_features": drifted,
+        "unexpected_columns": unexpected,
+        "warnings": warnings,
+    }
+    logger.info(
+        "pipeline %s ds %s champion %s: %s (%d drifted feature(s), %d of last %d days drifted)",
+        pipeline.name,
+        report["ds"],
+        report["champion_version"],
+        verdict["status"],
+        len(drifted),
+        verdict["drifted_days"],
+        th.window,
+    )
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# retraining policy and events
+# --------------------------------------------------------------------------------------------
+
+
+def _summary(report: Mapping[str, Any]) -> str:
+    verdict = report.get("verdict", {})
+    parts = []
+    for r in verdict.get("reasons", []):
+        what = r["feature"] if r["scope"] == "feature" else r["scope"]
+        parts.append(f"{what} {r['statistic']}={r['value']:.3g}>={r['threshold']:g}")
+    return "; ".join(parts) or "no reasons"
+
+
+def should_trigger(
+    report: Mapping[str, Any],
+    *,
+    last_drift_trigger: str | None,
+    cooldown_days: int,
+    backfill: bool,
+    allow_backfill_trigger: bool,
+) -> tuple[bool, str]:
+    """Whether this day's report should trigger retraining, and why (or why not).
+
+    Triggers only when drift is declared (``verdict.drift``, persistence met), the run is not a
+    backfill (unless ``allow_backfill_trigger``), and the last drift trigger (a ds) is at least
+    ``cooldown_days`` days away from this ``ds``. The distance is taken both ways: a trigger
+    recorded for a later day also blocks a re-run of an earlier one, and one recorded for the same
+    day always blocks (re-running a day does not retrain twice) unless ``cooldown_days`` is 0.
+    """
+    ds = _day(report["ds"])
+    verdict = report.get("verdict", {})
+    status = verdict.get("status")
+    if not verdict.get("drift"):
+        detail = ""
+        if status == "unconfirmed":
+            detail = (
+                f" ({verdict.get('drifted_days')} of the last {verdict.get('window')} days drifted, "
+                f"{verdict.get('required')} required)"
+            )
+        return False, f"no drift declared for {ds.isoformat()}: status {status}{detail}"
+    if backfill and not allow_backfill_trigger:
+        return False, (
+            f"backfill: drift declared for {ds.isoformat()} but this is a backfill run and "
+            f"drift.allow_backfill_trigger is false"
+        )
+    if last_drift_trigger and cooldown_days > 0:
+        last = _day(last_drift_trigger)
+        gap = (ds - last).days
+        if abs(gap) < cooldown_days:
+            when = f"{gap} day(s) ago" if gap >= 0 else f"{-gap} day(s) later"
+            return False, (
+                f"cooldown: last drift retrain was triggered for {last.isoformat()}, {when}, "
+                f"cooldown {cooldown_days} days"
+            )
+    return True, f"drift declared for {ds.isoformat()}: {_summary(report)}"
+
+
+def _compact(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.6g}") if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: _compact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_compact(v) for v in value]
+    return value
+
+
+def drift_event_extra(report: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    """The payload of a drift event: ``{ds, champion_version, features, reason}``.
+
+    ``features`` maps each drifted feature to its statistics (floats to 6 significant digits).
+    """
+    features = {
+        d["feature"]: _compact({k: v for k, v in d.items() if k != "feature"})
+        for d in report.get("drifted_features", [])
+    }
+    return {
+        "ds": report["ds"],
+        "champion_version": report["champion_version"],
+        "features": features,
+        "reason": str(reason),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# HTML report
+# --------------------------------------------------------------------------------------------
+
+
+def _new_figure(figsize: tuple[float, float] = _FIGSIZE) -> Figure:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, dpi=_DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Figure) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=_DPI)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _label(text: Any) -> str:
+    # Matplotlib reads $...$ as mathtext; a category name is data, not markup.
+    return str(text).replace("$", r"\$")
+
+
+def _fmt(x: Any, spec: str = ".3g") -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float) and not math.isfinite(x):
+        return "-"
+    return format(x, spec) if isinstance(x, int | float) else str(x)
+
+
+def _bars(ax: Any, labels: list[str], ref: np.ndarray, cur: np.ndarray) -> None:
+    ref_p = ref / ref.sum() if ref.sum() else ref * 0.0
+    cur_p = cur / cur.sum() if cur.sum() else cur * 0.0
+    x = np.arange(len(labels))
+    ax.bar(x - 0.2, ref_p, width=0.4, label="reference", color="#8da0cb")
+    ax.bar(x + 0.2, cur_p, width=0.4, label="current", color="#fc8d62")
+    ax.set_xticks(x)
+    ax.set_xticklabels([_label(s) for s in labels], rotation=60, ha="right", fontsize=6)
+    ax.set_ylabel("share of rows", fontsize=7)
+    ax.tick_params(axis="y", labelsize=6)
+    ax.legend(fontsize=6)
+
+
+def _histogram(name: str, entry: Mapping[str, Any], values: Any, stats: Mapping[str, Any]) -> str | None:
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    if entry.get("kind") == "numeric":
+        inner = [float(e) for e in entry["inner_edges"]]
+        full = np.concatenate(([-np.inf], inner, [np.inf]))
+        cur = drift.bin_counts(np.asarray(values, dtype=np.float64), full) if values is not None else None
+        labels = [f"≤{inner[0]:.4g}"] if inner else ["all"]
+        labels += [f"{a:.4g} to {b:.4g}" for a, b in itertools.pairwise(inner)]
+        labels += [f">{inner[-1]:.4g}"] if inner else []
+        labels.append("missing")
+    elif entry.get("kind") == "categorical":
+        cur = drift.category_counts(values, entry["categories"]) if values is not None else None
+        labels = [*entry["categories"], "(unseen)", "(missing)"]
+    else:
+        return None
+    ref = np.asarray(entry["counts"], dtype=np.float64)
+    if cur is None:
+        cur = np.zeros_like(ref)
+    _bars(ax, labels, ref, np.asarray(cur, dtype=np.float64))
+    ax.set_title(_label(f"{name}  (PSI {_fmt(stats.get('psi'))})"), fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _trend_reports(report: Mapping[str, Any], trend: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    by_day: dict[str, Mapping[str, Any]] = {}
+    for r in [*trend, report]:  # today's report last, so it wins over a stored copy of itself
+        if isinstance(r, Mapping) and "ds" in r:
+            by_day[_day(r["ds"]).isoformat()] = r
+    return [by_day[d] for d in sorted(by_day)]
+
+
+def _dates(reports: Sequence[Mapping[str, Any]]) -> list[dt.date]:
+    return [_day(r["ds"]) for r in reports]
+
+
+def _style_time_axis(ax: Any, dates: Sequence[dt.date]) -> None:
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    if len(set(dates)) < 2:  # one day: give the locator a range to work with
+        day = dates[0] if dates else dt.date.today()
+        ax.set_xlim(day - dt.timedelta(days=1), day + dt.timedelta(days=1))
+    locator = AutoDateLocator(maxticks=6)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.tick_params(labelsize=6)
+
+
+def _psi_of(report: Mapping[str, Any], name: str) -> float:
+    features = report.get("features")
+    entry = features.get(name) if isinstance(features, Mapping) else None
+    value = entry.get("psi") if isinstance(entry, Mapping) else None
+    return np.nan if value is None else float(value)
+
+
+def _feature_trend(reports: Sequence[Mapping[str, Any]], names: list[str], threshold: float) -> str:
+    fig = _new_figure((5.0, 3.0))
+    ax = fig.add_subplot()
+    dates = _dates(reports)
+    for name in names:
+        ys = [_psi_of(r, name) for r in reports]
+        ax.plot(dates, ys, marker=".", linewidth=1, label=_label(name))
+    ax.axhline(threshold, color="red", linestyle="--", linewidth=0.8, label="threshold")
+    ax.set_ylabel("PSI", fontsize=7)
+    ax.set_title("feature PSI by day", fontsize=8)
+    _style_time_axis(ax, dates)
+    ax.legend(fontsize=5, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _prediction_trend(reports: Sequence[Mapping[str, Any]], thresholds: Mapping[str, Any]) -> str:
+    fig = _new_figure((4.0, 4.0))
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    dates = _dates(reports)
+
+    def pick(r: Mapping[str, Any], *path: str) -> float:
+        value: Any = r
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        return np.nan if value is None else float(value)
+
+    top.plot(dates, [pick(r, "prediction", "psi") for r in reports], marker=".", linewidth=1)
+    if thresholds.get("prediction_psi_threshold") is not None:
+        top.axhline(thresholds["prediction_psi_threshold"], color="red", linestyle="--", linewidth=0.8)
+    top.set_ylabel("prediction PSI", fontsize=7)
+    top.set_title("prediction drift and performance", fontsize=8)
+    bottom.plot(dates, [pick(r, "performance", "auc") for r in reports], marker=".", linewidth=1, label="AUC")
+    bottom.plot(
+        dates,
+        [pick(r, "performance", "reference_auc") for r in reports],
+        linestyle="--",
+        linewidth=0.8,
+        color="grey",
+        label="reference AUC",
+    )
+    bottom.set_ylabel("AUC", fontsize=7)
+    bottom.legend(fontsize=6)
+    for ax in (top, bottom):
+        _style_time_axis(ax, dates)
+    fig.tight_layout()
+    return _png(fig)
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
+table{border-collapse:collapse;font-size:0.85em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
+td:first-child,th:first-child{text-align:left}tr.drifted{background:#fde0dc;font-weight:bold}
+.status-drift{color:#b00}.status-unconfirmed{color:#c60}.status-no_drift{color:#070}
+.status-insufficient_rows{color:#666}figure{display:inline-block;margin:0.3em}
+"""
+
+
+def render_html(
+    report: Mapping[str, Any],
+    *,
+    profile: Mapping[str, Any],
+    frame_features: Mapping[str, Any],
+    trend: list[dict],
+) -> str:
+    """A self-contained HTML page of a monitoring report (charts as inline base64 PNG images).
+
+    ``frame_features`` is ``current_features(frame, pipeline)`` of the day (for the histograms);
+    ``trend`` holds earlier reports, today's is added if it is not there. Shows the verdict and its
+    reasons, a table of every feature's statistics (drifted ones highlighted), reference-vs-current
+    histograms for the drifted features (the top 3 by PSI when none drifted), PSI by day per
+    feature, and prediction PSI and AUC by day. Every text is escaped.
+    """
+    e = html.escape
+    verdict = report.get("verdict", {})
+    status = str(verdict.get("status"))
+    features: Mapping[str, Any] = report.get("features", {})
+    drifted = [d["feature"] for d in report.get("drifted_features", [])]
+    thresholds = report.get("thresholds", {})
+    out: list[str] = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Monitoring {e(str(report.get('pipeline', '')))} {e(str(report.get('ds')))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Monitoring report: {e(str(report.get('pipeline', '')))} — {e(str(report.get('ds')))}</h1>",
+        "<p>",
+        f"Champion version <b>{e(str(report.get('champion_version')))}</b>; ",
+        f"{e(str(report.get('n_rows')))} rows. ",
+        f'Verdict: <b class="status-{e(status)}">{e(status)}</b> ',
+        f"({e(str(verdict.get('drifted_days')))} of the last {e(str(verdict.get('window')))} days drifted, "
+        f"{e(str(verdict.get('required')))} required).",
+        "</p>",
+    ]
+    reasons = verdict.get("reasons", [])
+    if reasons:
+        out.append("<h2>Reasons</h2><ul>")
+        for r in reasons:
+            what = f"{r.get('scope')} {r['feature']}" if r.get("feature") else str(r.get("scope"))
+            out.append(
+                f"<li>{e(what)} {e(str(r.get('statistic')))} = "
+                f"{e(_fmt(r.get('value'), '.4g'))} ≥ {e(_fmt(r.get('threshold'), 'g'))}</li>"
+            )
+        out.append("</ul>")
+    warnings = report.get("warnings", [])
+    if warnings:
+        out.append("<h2>Warnings</h2><ul>")
+        out.extend(f"<li>{e(str(w))}</li>" for w in warnings)
+        out.append("</ul>")
+
+    out.append("<h2>Features</h2><table><tr><th>feature</th><th>kind</th><th>PSI</th><th>KS</th>")
+    out.append("<th>KS p</th><th>χ²</th><th>χ² p</th><th>JS</th></tr>")
+    for name, s in features.items():
+        cls = ' class="drifted"' if name in drifted else ""
+        cells = [s.get(k) for k in ("psi", "ks", "ks_pvalue", "chi2", "chi2_pvalue", "js")]
+        out.append(
+            f"<tr{cls}><td>{e(str(name))}</td><td>{e(str(s.get('kind')))}</td>"
+            + "".join(f"<td>{e(_fmt(c))}</td>" for c in cells)
+            + "</tr>"
+        )
+    out.append("</table>")
+    for name in report.get("missing_features", []):
+        out.append(f"<p>Missing from the frame: {e(str(name))}</p>")
+
+    pred = report.get("prediction") or {}
+    perf = report.get("performance") or {}
+    out.append("<h2>Prediction and performance</h2><ul>")
+    out.append(
+        f"<li>prediction PSI {e(_fmt(pred.get('psi')))} (threshold "
+        f"{e(_fmt(thresholds.get('prediction_psi_threshold'), 'g'))}), KS {e(_fmt(pred.get('ks')))}</li>"
+    )
+    out.append(
+        f"<li>AUC {e(_fmt(perf.get('auc'), '.4f'))} on {e(str(perf.get('n_labelled')))} labelled rows, "
+        f"reference AUC {e(_fmt(perf.get('reference_auc'), '.4f'))}, drop {e(_fmt(perf.get('auc_drop'), '.4f'))} "
+        f"(threshold {e(_fmt(thresholds.get('auc_drop_threshold'), 'g'))}), "
+        f"log loss {e(_fmt(perf.get('log_loss'), '.4f'))}</li>"
+    )
+    if perf.get("note"):
+        out.append(f"<li>{e(str(perf['note']))}</li>")
+    out.append("</ul>")
+
+    shown = drifted or sorted(features, key=lambda n: -(features[n].get("psi") or 0.0))[:_TOP_WHEN_CLEAN]
+    entries = profile.get("features", {})
+    title = "Drifted features" if drifted else f"Top {len(shown)} features by PSI (none drifted)"
+    out.append(f"<h2>{e(title)}</h2>")
+    for name in shown:
+        if name not in entries:
+            continue
+        uri = _histogram(name, entries[name], frame_features.get(name), features.get(name, {}))
+        if uri:
+            out.append(f'<figure><img alt="{e(str(name))} histogram" src="{uri}"></figure>')
+
+    reports = _trend_reports(report, trend)
+    out.append("<h2>Over time</h2>")
+    names = list(features)
+    if names:
+        uri = _feature_trend(reports, names, float(thresholds.get("psi_threshold", 0.2)))
+        out.append(f'<figure><img alt="feature PSI by day" src="{uri}"></figure>')
+    uri = _prediction_trend(reports, thresholds)
+    out.append(f'<figure><img alt="prediction PSI and AUC by day" src="{uri}"></figure>')
+    out.append("</body></html>")
+    return "\n".join(out)
