@@ -10,7 +10,8 @@ from __future__ import annotations
 from airflow.sdk import DAG
 
 from mlops.config import Pipeline
-from mlops.dagkit import build_stage, dag_kwargs, date_range_params, not_built, validated_asset
+from mlops.dagkit import build_stage, dag_kwargs, date_range_params, drift_asset, validated_asset
+from mlops.operators.monitor import EmitDriftOperator, MonitorDriftOperator
 
 
 def build(pipeline: Pipeline) -> DAG:
@@ -20,7 +21,13 @@ def build(pipeline: Pipeline) -> DAG:
         catchup=False,
         params=date_range_params("re-monitor history"),
     ) as dag:
-        not_built(pipeline.name, "monitor")
+        monitor = MonitorDriftOperator(task_id="monitor", pipeline=pipeline.name)
+        EmitDriftOperator(
+            task_id="emit_drift",
+            pipeline=pipeline.name,
+            payload=monitor.output,
+            outlets=[drift_asset(pipeline.name)],
+        )
     return dag
 
 

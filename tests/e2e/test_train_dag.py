@@ -22,6 +22,7 @@ from mlops.validation import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = [f"2026-01-{d:02d}" for d in range(1, 10)]
+SHIFTED = [f"2026-03-{d:02d}" for d in range(1, 5)]  # the demo's shift starts 2026-03-01
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +36,14 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStorage]:
     )
     pipeline = load_pipeline(ROOT / "include" / "pipelines" / "churn.yaml")
     landing, storage = LocalStorage(base / "landing" / "churn"), LocalStorage(base / "lake")
-    config = scenario.ScenarioConfig(start=dt.date(2026, 1, 1), end=dt.date(2026, 1, 9), rows_per_day=1500)
-    scenario.write_scenario(config, LocalStorage(base / "landing").write_bytes)
+    for start, end in (
+        (dt.date(2026, 1, 1), dt.date(2026, 1, 9)),
+        (dt.date(2026, 3, 1), dt.date(2026, 3, 4)),
+    ):
+        config = scenario.ScenarioConfig(start=start, end=end, rows_per_day=1500)
+        scenario.write_scenario(config, LocalStorage(base / "landing").write_bytes)
     suite = load_suite(pipeline, ROOT / "include")
-    for ds in DAYS:
+    for ds in DAYS + SHIFTED:
         land(landing, storage, pipeline, ds)
         start = dt.datetime.fromisoformat(ds).replace(tzinfo=dt.UTC)
         gate(storage, pipeline, suite, ds, interval_start=start, interval_end=start + dt.timedelta(days=1))
@@ -56,7 +61,7 @@ def dags(airflow_db: Path, mlflow_server: str, lake):
 
     bag = DagBag(dag_folder=str(ROOT / "dags"))
     assert not bag.import_errors
-    for dag_id in ("churn_train", "churn_rollback", "churn_score"):
+    for dag_id in ("churn_train", "churn_rollback", "churn_score", "churn_monitor"):
         for task in bag.dags[dag_id].tasks:
             task.retries = 0  # a failure here is a test failure, not something to wait out
     return bag.dags
@@ -257,3 +262,51 @@ def frame_of(lake, zone: str, ds: str):
 
     files = read_partition(lake, partition_dir("churn", zone, ds))
     return pd.concat([pd.read_parquet(io.BytesIO(b)) for b in files.values()], ignore_index=True)
+
+
+def drift_events() -> list[dict]:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+        return [dict(e.extra) for e in session.scalars(query.where(AssetModel.name == "churn.drift")).all()]
+
+
+def drift_report(lake, ds: str) -> dict:
+    from mlops.lake import read_partition
+    from mlops.operators.monitor import report_dir
+
+    files = read_partition(lake, report_dir("churn", ds))
+    assert b"data:image/png;base64," in files["drift.html"]
+    return json.loads(files["drift.json"])
+
+
+def test_monitoring_stable_days_raises_nothing(dags, lake) -> None:
+    dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-01-07", "end_ds": "2026-01-09"})
+    assert str(dag_run.state) == "success", states(dag_run)
+    assert states(dag_run)["emit_drift[-1]"] == "skipped"
+    for ds in ("2026-01-07", "2026-01-08", "2026-01-09"):
+        report = drift_report(lake, ds)
+        assert report["verdict"]["day_drift"] is False and report["trigger"]["fire"] is False
+    assert drift_events() == []
+
+
+def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake) -> None:
+    dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-03-01", "end_ds": "2026-03-03"})
+    assert str(dag_run.state) == "success", states(dag_run)
+    reports = [drift_report(lake, ds) for ds in ("2026-03-01", "2026-03-02", "2026-03-03")]
+    assert reports[0]["verdict"]["day_drift"] is True
+    assert "monthly_charges" in [f["feature"] for f in reports[0]["drifted_features"]]
+    fired = [r["ds"] for r in reports if r["trigger"]["fire"]]
+    assert len(fired) == 1 and fired[0] <= "2026-03-03", "one shift, one trigger"
+    [event] = drift_events()
+    assert event["ds"] == fired[0] and "monthly_charges" in event["features"]
+    assert {"ds", "champion_version", "features", "reason"} <= set(event)
+
+    dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-03-04", "end_ds": "2026-03-04"})
+    assert str(dag_run.state) == "success", states(dag_run)
+    later = drift_report(lake, "2026-03-04")
+    assert later["trigger"]["fire"] is False and "cooldown" in later["trigger"]["reason"]
+    assert len(drift_events()) == 1
