@@ -70,16 +70,6 @@ def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, A
     }
 
 
-def not_built(pipeline: str, stage: Stage) -> None:
-    """A task standing for a stage that is not implemented yet: it fails, it never pretends."""
-
-    @task(task_id="not_built_yet", retries=0)
-    def not_built_yet() -> None:
-        raise NotImplementedError(f"{dag_id(pipeline, stage)}: the {stage} stage is not built yet")
-
-    not_built_yet()
-
-
 def _broken(name: str, stage: Stage, error: ConfigError) -> DAG:
     with DAG(
         dag_id=dag_id(name, stage),
