@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-.PHONY: help install run stop status test lint format bench demo-data suites clean
+.PHONY: help install run stop status test lint format bench demo-data suites clean serve
 
 help:
-	@echo "make run | stop | status | test | bench | install | demo-data | suites | lint | clean"
+	@echo "make run | stop | status | serve | test | bench | install | demo-data | suites | lint | clean"
 
 # The venv is rebuilt only when a requirements or constraints file changed since the last install.
 install: $(STAMP)
@@ -34,6 +34,10 @@ stop:
 
 status:
 	@scripts/stack.sh status
+
+# The champion of PIPELINE (default churn) over HTTP on SERVE_PORT (default 5001), in the foreground.
+serve: install
+	@scripts/serve.sh
 
 lint: install
 	$(BIN)/ruff check .

@@ -286,6 +286,53 @@ def _training_render(sec: Section, r: dict[str, Any]) -> None:
     ]
 
 
+def _scoring_title(kw: dict[str, Any]) -> Section:
+    return Section(
+        f"Scoring, {_count(kw['rows'])} rows, and serving latency",
+        f"repeats: {kw['repeats']}; {kw['requests']} requests per serving figure, after warm-up.",
+    )
+
+
+def _scoring_render(sec: Section, r: dict[str, Any]) -> None:
+    a, b = r["a_pyfunc_s"], r["b_inplace_predict_s"]
+    sec.rows.append(
+        (
+            "Batch score through the pyfunc (input conversion included) vs bare `Booster.inplace_predict`",
+            _s(a),
+            _s(b),
+            _x(a / b),
+            "≤ 1.3x",
+            _met(a / b <= 1.3),
+        )
+    )
+    sec.rows.append(
+        (
+            "Rows per second",
+            f"{r['a_rows_per_s']:,.0f}",
+            f"{r['b_rows_per_s']:,.0f}",
+            _x(r["a_rows_per_s"] / r["b_rows_per_s"]),
+            "report",
+            "—",
+        )
+    )
+    for label, key in (("1 row", "serve_1_row"), ("1,000 rows", "serve_1000_rows")):
+        sec.rows.append(
+            (
+                f"`mlflow models serve`, {label}: p50 (p95)",
+                f"{r[key + '_p50_ms']:.1f} ms ({r[key + '_p95_ms']:.1f})",
+                "—",
+                "—",
+                "report",
+                "—",
+            )
+        )
+    sec.notes.append(
+        f"Time inside the pyfunc: {', '.join(f'{k} {_s(v)}' for k, v in r['breakdown_s'].items())}; "
+        f"ratio of minimums {r['min_ratio_a_over_b']:.2f}x; served scores equal batch scores "
+        f"(max abs difference {r['max_abs_diff_served_vs_batch']:.2g}); server ready after {r['serve_start_s']:.1f} s."
+    )
+
+
 BENCHES: dict[str, Bench] = {
     b.name: b
     for b in (
@@ -324,6 +371,15 @@ BENCHES: dict[str, Bench] = {
             900,
             _training_title,
             _training_render,
+        ),
+        Bench(
+            "scoring",
+            "bench.bench_scoring",
+            {"rows": 1_000_000, "repeats": 3, "requests": 50},
+            {"rows": 100_000, "repeats": 1, "requests": 20},
+            600,
+            _scoring_title,
+            _scoring_render,
         ),
     )
 }

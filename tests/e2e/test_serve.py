@@ -76,6 +76,7 @@ def champion(
     """Train, log and register a small model and point ``champion`` at it; yields its version."""
     import mlflow
 
+    from mlops.experiment import experiment_id
     from mlops.registry import register_version
     from mlops.training import prepare_frame, train_model
 
@@ -87,8 +88,8 @@ def champion(
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(mlflow_server)
     try:
-        mlflow.set_experiment("serve-test")
-        with mlflow.start_run() as run:
+        # An explicit experiment: set_experiment would leave it active for later modules.
+        with mlflow.start_run(experiment_id=experiment_id(client, "serve-test")) as run:
             logged = log_model(
                 result.booster,
                 CHURN.read_text(),
@@ -262,6 +263,7 @@ def test_served_scores_equal_batch_scores(server: Server, pipeline: Pipeline, fr
     assert status == 200, f"{status}: {body[:2000]}\n{server.tail()}"
     served = np.asarray(json.loads(body)["predictions"], dtype="float64")
     assert served.shape == (len(rows),)
+    assert np.ptp(served) > 0.01, "the model should not score every row alike"
     np.testing.assert_allclose(served, np.asarray(batch, dtype="float64"), rtol=0, atol=1e-6)
 
     status, body = _post(server.url, dataframe_split(rows.iloc[[3]]))  # one row on its own
