@@ -55,7 +55,7 @@ def model_input(frame: pd.DataFrame, pipeline: Pipeline) -> pd.DataFrame:
     for name in pipeline.features:
         column = frame[name]
         if pipeline.columns[name].type == "category":
-            example[name] = column.astype(object).where(column.notna(), None)
+            example[name] = column.astype("string")  # what schema enforcement takes without a copy to objects
         else:
             example[name] = pd.to_numeric(column.astype("Float64"), errors="coerce").astype("float64")
     return pd.DataFrame(example)
