@@ -89,6 +89,9 @@ class Schedules(_Strict):
     ingest: str = "@daily"
     train: str = "0 4 * * 1"
     catchup: bool = True
+    # How many ingest days may run at once. 1 replays history in order, the way days arrive in
+    # production, so monitoring and scoring of each day see that day's champion.
+    max_active_ingest_runs: int = Field(default=16, ge=1, le=64)
 
     @field_validator("ingest", "train")
     @classmethod

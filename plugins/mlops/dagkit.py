@@ -66,7 +66,7 @@ def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, A
             "retry_delay": dt.timedelta(minutes=pipeline.retry_delay_minutes),
             "retry_exponential_backoff": True,
         },
-        "max_active_runs": 16 if stage == "ingest" else 1,
+        "max_active_runs": pipeline.schedules.max_active_ingest_runs if stage == "ingest" else 1,
     }
 
 
