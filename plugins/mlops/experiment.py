@@ -51,6 +51,12 @@ def _split(pipeline: Pipeline, frames: dict[str, pd.DataFrame]) -> dict[str, pd.
 
 
 def _profile(pipeline: Pipeline, reference: pd.DataFrame, scores: Any) -> dict[str, Any]:
+    """The drift reference: the holdout days, the newest of the window, with the model's scores on them.
+
+    The newest days describe the world the model was last shown to work in (its holdout metrics are
+    measured there), and after a drift retrain on post-shift days the new champion's reference is
+    post-shift: one shift causes one retrain, two at most while new data fills the holdout.
+    """
     from mlops.drift import build_profile
     from mlops.training import feature_frame
 
@@ -143,7 +149,7 @@ def train_trial(
         logged = log_model(best, pipeline_yaml, model_input(parts["holdout"].head(5), pipeline), workdir)
         feature_importance_plot(best, workdir / "feature_importance.png")
         mlflow.log_artifact(str(workdir / "feature_importance.png"))
-        mlflow.log_dict(_profile(pipeline, parts["train"], hold_scores), "reference_profile.json")
+        mlflow.log_dict(_profile(pipeline, parts["holdout"], hold_scores), "reference_profile.json")
         mlflow.log_dict({"holdout_days": sorted(frames)[-cfg.holdout_days :], **lineage}, "lineage.json")
         _log_dataset(parts["train"], lineage)
     return {
