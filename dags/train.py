@@ -92,7 +92,10 @@ def build(pipeline: Pipeline) -> DAG:
             poke_interval=120,
         )
         prepare = PrepareTrainingOperator(task_id="prepare", pipeline=name)
-        trials = TrainTrialOperator.partial(task_id="train_trial", pipeline=name).expand(trial=prepare.output)
+        routing = {"queue": pipeline.training.queue} if pipeline.training.queue else {}
+        trials = TrainTrialOperator.partial(task_id="train_trial", pipeline=name, **routing).expand(
+            trial=prepare.output
+        )
         register = RegisterChallengerOperator(
             task_id="register_challenger", pipeline=name, trials=trials.output
         )

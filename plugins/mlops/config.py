@@ -121,6 +121,9 @@ class Training(_Strict):
     slice_column: str | None = None
     n_trials: int = Field(default=3, ge=1, le=32)
     device: Device = "auto"
+    # Celery queue of the trial tasks (e.g. "gpu" for the GPU worker of docker-compose.yaml);
+    # None keeps them on the executor's default queue.
+    queue: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     seed: int = 42
     params: TrainingParams = TrainingParams()
     wait_timeout_minutes: int = Field(default=120, ge=0)
@@ -158,6 +161,10 @@ class Drift(_Strict):
     min_rows: int = Field(default=500, ge=1)
     persistence: Persistence = Persistence()
     retrain_cooldown_days: int = Field(default=7, ge=0)
+    # Drift retrains one champion may trigger. Its retrain either replaces it (the new champion's
+    # own reference is the next baseline) or shows it still holds on the new data; either way
+    # firing again at the same champion retrains on the same shift.
+    max_triggers_per_champion: int = Field(default=1, ge=1)
     allow_backfill_trigger: bool = False
 
 

@@ -281,14 +281,21 @@ def should_trigger(
     cooldown_days: int,
     backfill: bool,
     allow_backfill_trigger: bool,
+    champion_triggers: Sequence[str] = (),
+    max_triggers_per_champion: int = 1,
 ) -> tuple[bool, str]:
     """Whether this day's report should trigger retraining, and why (or why not).
 
     Triggers only when drift is declared (``verdict.drift``, persistence met), the run is not a
-    backfill (unless ``allow_backfill_trigger``), and the last drift trigger (a ds) is at least
-    ``cooldown_days`` days away from this ``ds``. The distance is taken both ways: a trigger
-    recorded for a later day also blocks a re-run of an earlier one, and one recorded for the same
-    day always blocks (re-running a day does not retrain twice) unless ``cooldown_days`` is 0.
+    backfill (unless ``allow_backfill_trigger``), the last drift trigger (a ds) is at least
+    ``cooldown_days`` days away from this ``ds``, and the champion the report was measured against
+    has triggered fewer than ``max_triggers_per_champion`` retrains for other days
+    (``champion_triggers``). The cooldown distance is taken both ways: a trigger recorded for a
+    later day also blocks a re-run of an earlier one, and one recorded for the same day always
+    blocks (re-running a day does not retrain twice) unless ``cooldown_days`` is 0. The
+    per-champion limit is what keeps one shift to one retrain when the retrain takes longer than
+    the cooldown (a queue of catch-up runs ahead of it): until a new champion replaces this one,
+    its drift has already been acted on.
     """
     ds = _day(report["ds"])
     verdict = report.get("verdict", {})
@@ -315,6 +322,14 @@ def should_trigger(
                 f"cooldown: last drift retrain was triggered for {last.isoformat()}, {when}, "
                 f"cooldown {cooldown_days} days"
             )
+    earlier = sorted(d for d in champion_triggers if _day(d) != ds)
+    if len(earlier) >= max_triggers_per_champion:
+        return False, (
+            f"drift declared for {ds.isoformat()} against champion version "
+            f"{report.get('champion_version')}, which already triggered a retrain for "
+            f"{', '.join(earlier)} (drift.max_triggers_per_champion={max_triggers_per_champion}); "
+            f"a new champion resets the baseline"
+        )
     return True, f"drift declared for {ds.isoformat()}: {_summary(report)}"
 
 

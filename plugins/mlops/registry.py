@@ -328,6 +328,22 @@ def _mark_demoted(client: MlflowClient, model: str, version: str, *, by: str) ->
     client.set_model_version_tag(model, version, "demoted.by_version", by)
 
 
+DRIFT_TRIGGERS_TAG = "drift.triggered_for"
+
+
+def drift_triggers(client: MlflowClient, model: str, version: str) -> list[str]:
+    """The days (ds) whose drift this version, as champion, has triggered a retrain for."""
+    raw = client.get_model_version(model, version).tags.get(DRIFT_TRIGGERS_TAG, "")
+    return [ds for ds in raw.split(",") if ds]
+
+
+def record_drift_trigger(client: MlflowClient, model: str, version: str, ds: str) -> None:
+    """Note on the champion's version that its drift on ``ds`` triggered a retrain (idempotent)."""
+    days = drift_triggers(client, model, version)
+    if ds not in days:
+        client.set_model_version_tag(model, version, DRIFT_TRIGGERS_TAG, ",".join(sorted([*days, ds])))
+
+
 def history(client: MlflowClient, model: str) -> list[dict[str, str]]:
     """Every recorded champion move, oldest first: version, kind, at, previous, reason, run id.
 

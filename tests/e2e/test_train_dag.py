@@ -293,7 +293,7 @@ def test_monitoring_stable_days_raises_nothing(dags, lake) -> None:
     assert drift_events() == []
 
 
-def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake) -> None:
+def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake, client) -> None:
     dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-03-01", "end_ds": "2026-03-03"})
     assert str(dag_run.state) == "success", states(dag_run)
     reports = [drift_report(lake, ds) for ds in ("2026-03-01", "2026-03-02", "2026-03-03")]
@@ -310,3 +310,9 @@ def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake) -> None:
     later = drift_report(lake, "2026-03-04")
     assert later["trigger"]["fire"] is False and "cooldown" in later["trigger"]["reason"]
     assert len(drift_events()) == 1
+
+    # The champion's version records what it triggered: later monitor runs against the same
+    # champion do not retrain on the same shift again.
+    from mlops.registry import drift_triggers
+
+    assert drift_triggers(client, "churn", event["champion_version"]) == [fired[0]]

@@ -112,3 +112,23 @@ def test_broken_pipeline_breaks_only_its_own_dags(tmp_path: Path) -> None:
     assert "training.windw_days" in broken.doc_md and "broken.yaml" in broken.doc_md
     assert [t.task_id for t in broken.tasks] == ["config_error"]
     assert "config-error" not in bag.dags["churn_train"].tags
+
+
+def test_training_queue_routes_the_trials(tmp_path: Path) -> None:
+    """``training.queue`` sends the trial tasks (only those) to that Celery queue, e.g. a GPU worker."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    include = tmp_path / "include"
+    shutil.copytree(ROOT / "include", include)
+    gpu = yaml.safe_load((include / "pipelines" / "churn.yaml").read_text())
+    gpu["name"], gpu["training"]["queue"] = "churngpu", "gpu"
+    (include / "pipelines" / "churngpu.yaml").write_text(yaml.safe_dump(gpu))
+    os.environ["MLOPS_INCLUDE_DIR"] = str(include)
+    try:
+        bag = DagBag(dag_folder=str(ROOT / "dags"))
+    finally:
+        del os.environ["MLOPS_INCLUDE_DIR"]
+    queues = {t.task_id: t.queue for t in bag.dags["churngpu_train"].tasks}
+    default = bag.dags["churn_train"].get_task("train_trial").queue
+    assert queues.pop("train_trial") == "gpu" and default != "gpu"
+    assert set(queues.values()) == {default}

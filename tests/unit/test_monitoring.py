@@ -278,6 +278,34 @@ def test_should_trigger(shifted_report: dict, clean_report: dict) -> None:
     assert not ok and "no_drift" in why
 
 
+def test_one_drift_retrain_per_champion(shifted_report: dict) -> None:
+    declared = _declared(shifted_report)  # ds 2026-03-03, measured against champion version 3
+    kw = {"last_drift_trigger": "2026-02-20", "cooldown_days": 7, "backfill": False}
+    kw["allow_backfill_trigger"] = False
+
+    ok, why = monitoring.should_trigger(declared, champion_triggers=["2026-02-20"], **kw)
+    assert not ok
+    assert why == (
+        "drift declared for 2026-03-03 against champion version 3, which already triggered a "
+        "retrain for 2026-02-20 (drift.max_triggers_per_champion=1); a new champion resets the baseline"
+    )
+    ok, _ = monitoring.should_trigger(declared, champion_triggers=[], **kw)
+    assert ok  # a new champion (no triggers of its own yet) may trigger
+    ok, _ = monitoring.should_trigger(
+        declared, champion_triggers=["2026-02-20"], max_triggers_per_champion=2, **kw
+    )
+    assert ok
+    ok, _ = monitoring.should_trigger(
+        declared, champion_triggers=["2026-02-10", "2026-02-20"], max_triggers_per_champion=2, **kw
+    )
+    assert not ok
+    # Its own day does not count against it: re-running a day is the cooldown's business.
+    ok, _ = monitoring.should_trigger(
+        declared, champion_triggers=["2026-03-03"], **{**kw, "cooldown_days": 0}
+    )
+    assert ok
+
+
 def test_drift_event_extra(shifted_report: dict) -> None:
     extra = monitoring.drift_event_extra(shifted_report, "drift declared")
     assert set(extra) == {"ds", "champion_version", "features", "reason"}

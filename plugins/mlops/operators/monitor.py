@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mlops.operators.base import ModelOperator, PipelineOperator, partitions_of
+from mlops.operators.base import ModelOperator, partitions_of
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -60,7 +60,7 @@ class MonitorDriftOperator(ModelOperator):
             render_html,
             should_trigger,
         )
-        from mlops.registry import CHAMPION, alias_version
+        from mlops.registry import CHAMPION, alias_version, drift_triggers
         from mlops.scoring import load_model
 
         name, client, cfg = self.pipeline.name, self.mlflow.client, self.pipeline.drift
@@ -77,6 +77,7 @@ class MonitorDriftOperator(ModelOperator):
             str(getattr(context["dag_run"].run_type, "value", context["dag_run"].run_type)) == "backfill"
         )
         lookback = max(cfg.persistence.window, cfg.retrain_cooldown_days, 14)
+        champion_triggers = drift_triggers(client, name, version)
         trigger = None
         for ds in partitions_of(context):
             try:
@@ -105,6 +106,8 @@ class MonitorDriftOperator(ModelOperator):
                 cooldown_days=cfg.retrain_cooldown_days,
                 backfill=backfill,
                 allow_backfill_trigger=cfg.allow_backfill_trigger,
+                champion_triggers=champion_triggers,
+                max_triggers_per_champion=cfg.max_triggers_per_champion,
             )
             report["trigger"] = {"fire": fire, "reason": why}
             page = render_html(
@@ -119,6 +122,7 @@ class MonitorDriftOperator(ModelOperator):
             self.log.info("%s %s: %s; %s", name, ds, report["verdict"].get("status"), why)
             if fire:
                 trigger = drift_event_extra(report, why)
+                champion_triggers.append(ds)
         return trigger
 
     def _log_run(self, context: Context, report: dict[str, Any], page: str) -> None:
@@ -151,18 +155,27 @@ class MonitorDriftOperator(ModelOperator):
         )
 
 
-class EmitDriftOperator(PipelineOperator):
-    """Fire ``<pipeline>.drift`` with the monitor's payload; skipped (no event) when there is none."""
+class EmitDriftOperator(ModelOperator):
+    """Fire ``<pipeline>.drift`` with the monitor's payload; skipped (no event) when there is none.
 
-    template_fields = (*PipelineOperator.template_fields, "payload")
+    The champion's model version records the trigger first (``drift.triggered_for``), so later
+    monitor runs know this champion's drift has been acted on.
+    """
+
+    template_fields = (*ModelOperator.template_fields, "payload")
 
     def __init__(self, *, pipeline: str, payload: Any, **kwargs: Any) -> None:
         super().__init__(pipeline=pipeline, **kwargs)
         self.payload = payload
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.registry import record_drift_trigger
+
         if not self.payload:
             raise AirflowSkipException("no drift to act on")
+        record_drift_trigger(
+            self.mlflow.client, self.pipeline.name, self.payload["champion_version"], self.payload["ds"]
+        )
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = dict(self.payload)
         return dict(self.payload)
