@@ -105,10 +105,12 @@ def _parse_render(sec: Section, r: dict[str, Any]) -> None:
                 _met(f["goal_met"]),
             )
         )
-    ex = r["files"][Path(r["example"]).name]
+    # "example" is a module path (airflow.….example_python_operator): the file is its last part.
+    example_file = r["example"].rsplit(".", 1)[-1] + ".py"
+    ex = r["files"][example_file]
     sec.rows.append(
         (
-            f"`{Path(r['example']).name}` (Airflow's example: the baseline)",
+            f"`{example_file}` (Airflow's example: the baseline)",
             f"{ex['median_ms']:.1f} ms (p90 {ex['p90_ms']:.1f})",
             "—",
             _x(1.0),
@@ -333,6 +335,63 @@ def _scoring_render(sec: Section, r: dict[str, Any]) -> None:
     )
 
 
+GPU_RECORD = ROOT / "bench" / "records" / "gpu-h100.json"
+
+
+def _gpu_title(kw: dict[str, Any]) -> Section:
+    return Section(
+        "Training on a GPU (device `cuda`) vs the CPU",
+        f"{_count(kw['rows'])} rows, {kw['trees']} trees, depth {kw['depth']}; repeats: {kw['repeats']}. "
+        "Our training task as the operators run it, on `cuda` and on `cpu` with every core.",
+    )
+
+
+def _gpu_rows(sec: Section, r: dict[str, Any], where: str) -> None:
+    sec.rows += [
+        (
+            f"Task on cuda vs task on cpu ({r['nthread']} threads){where}",
+            _s(r["cuda_s"]),
+            _s(r["cpu_s"]),
+            _x(r["cuda_s"] / r["cpu_s"]),
+            "< 1x",
+            _met(r["cuda_s"] < r["cpu_s"]),
+        ),
+        (
+            f"Task on cuda vs bare `xgboost.train` on cuda{where}",
+            _s(r["cuda_s"]),
+            _s(r["bare_cuda_s"]),
+            _x(r["ratio_ours_over_bare_cuda"]),
+            "≤ 1.15x",
+            _met(r["ratio_ours_over_bare_cuda"] <= 1.15),
+        ),
+        (
+            f"Held-out AUC, cuda model vs cpu model{where}",
+            f"{r['cuda_test_auc']:.4f}",
+            f"{r['cpu_test_auc']:.4f}",
+            f"gap {r['auc_gap']:.4f}",
+            "gap ≤ 0.005",
+            _met(r["auc_gap"] <= 0.005),
+        ),
+    ]
+
+
+def _gpu_render(sec: Section, r: dict[str, Any]) -> None:
+    if "skipped" not in r:
+        _gpu_rows(sec, r, "")
+        sec.notes.append(f"`auto` resolved to `{r['auto_device']}`: {r['auto_reason']}.")
+        return
+    sec.notes.append(f"Not measured in this run: {r['skipped']}.")
+    if not GPU_RECORD.exists():
+        return
+    record = json.loads(GPU_RECORD.read_text())
+    for result in record["results"]:
+        _gpu_rows(sec, result, f", {_count(result['rows'])} rows (recorded)")
+    sec.notes.append(
+        f"Rows marked *recorded* are from `{GPU_RECORD.relative_to(ROOT)}`, measured {record['measured']} "
+        f"on {record['machine']} with `{record['command']}`; not this machine, not this run."
+    )
+
+
 BENCHES: dict[str, Bench] = {
     b.name: b
     for b in (
@@ -371,6 +430,15 @@ BENCHES: dict[str, Bench] = {
             900,
             _training_title,
             _training_render,
+        ),
+        Bench(
+            "gpu",
+            "bench.bench_gpu",
+            {"rows": 1_000_000, "trees": 200, "depth": 8, "repeats": 3},
+            {"rows": 50_000, "trees": 20, "depth": 8, "repeats": 1},
+            900,
+            _gpu_title,
+            _gpu_render,
         ),
         Bench(
             "scoring",
