@@ -72,6 +72,7 @@ def _profile(pipeline: Pipeline, reference: pd.DataFrame, scores: Any) -> dict[s
 def train_trial(
     client: MlflowClient,
     *,
+    tracking_uri: str,
     pipeline: Pipeline,
     pipeline_yaml: str,
     frames: dict[str, pd.DataFrame],
@@ -84,7 +85,11 @@ def train_trial(
     nthread: int | None = None,
     progress: Callable[[str], None] = log.info,
 ) -> dict[str, Any]:
-    """Train, evaluate and log one trial as a nested run; returns its run id and metrics."""
+    """Train, evaluate and log one trial as a nested run; returns its run id and metrics.
+
+    ``tracking_uri`` is ``client``'s server: the model is logged with MLflow's fluent API, which
+    needs it set globally (the client does not expose its own).
+    """
     import mlflow
 
     from mlops.cost import CostMeter
@@ -132,7 +137,7 @@ def train_trial(
         "rows_train": float(len(y_train)),
         **meter.metrics(),
     }
-    mlflow.set_tracking_uri(client._tracking_client.tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
     experiment = client.get_run(parent_run_id).info.experiment_id
     with (
         mlflow.start_run(

@@ -286,7 +286,7 @@ def train_model(
     nthread: int | None = None,
     log_every: int = 25,
     log: Callable[[str], None] = logger.info,
-    eval_train: bool = True,
+    eval_train: bool = False,
 ) -> TrainResult:
     """Train a binary classifier on ``train`` = (X, y), early-stopping on ``valid``'s AUC.
 

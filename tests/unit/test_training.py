@@ -89,7 +89,14 @@ def make_frame(n: int, seed: int, *, noise_only: bool = False) -> pd.DataFrame:
 SMALL = TrainingParams(max_depth=4, learning_rate=0.2, n_estimators=60, early_stopping_rounds=10, max_bin=64)
 
 
-def fit(train_df: pd.DataFrame, valid_df: pd.DataFrame, params: TrainingParams = SMALL, seed: int = 7):
+def fit(
+    train_df: pd.DataFrame,
+    valid_df: pd.DataFrame,
+    params: TrainingParams = SMALL,
+    seed: int = 7,
+    *,
+    eval_train: bool = False,
+):
     pipeline = make_pipeline()
     return train_model(
         prepare_frame(train_df, pipeline),
@@ -99,6 +106,7 @@ def fit(train_df: pd.DataFrame, valid_df: pd.DataFrame, params: TrainingParams =
         seed=seed,
         nthread=1,  # the test host is shared: OpenMP threads stall badly when cores are busy
         log=lambda _msg: None,
+        eval_train=eval_train,
     )
 
 
@@ -265,6 +273,7 @@ def test_learns_synthetic_frame_and_logs_progress() -> None:
         nthread=1,
         log_every=10,
         log=lines.append,
+        eval_train=True,
     )
     X_hold, y_hold = prepare_frame(make_frame(2000, seed=12), pipeline)
     metrics = evaluate(y_hold, predict(result.booster, X_hold, result.best_iteration), threshold=0.5)
@@ -296,18 +305,8 @@ def test_eval_train_off_keeps_early_stopping_on_valid() -> None:
         make_frame(3000, seed=20, noise_only=True),
         make_frame(1000, seed=21, noise_only=True),
     )
-    pipeline = make_pipeline()
-    full = fit(train_df, valid_df, params)
-    lean = train_model(
-        prepare_frame(train_df, pipeline),
-        prepare_frame(valid_df, pipeline),
-        params,
-        device="cpu",
-        seed=7,
-        nthread=1,
-        log=lambda _msg: None,
-        eval_train=False,
-    )
+    full = fit(train_df, valid_df, params, eval_train=True)
+    lean = fit(train_df, valid_df, params)
     assert set(lean.evals_result) == {"valid"}
     assert lean.evals_result["valid"] == full.evals_result["valid"]
     assert (lean.best_iteration, lean.n_trees) == (full.best_iteration, full.n_trees)

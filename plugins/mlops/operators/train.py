@@ -166,6 +166,7 @@ class TrainTrialOperator(ModelOperator):
         }
         result = train_trial(
             self.mlflow.client,
+            tracking_uri=self.mlflow.tracking_uri,
             pipeline=self.pipeline,
             pipeline_yaml=yaml_text,
             frames=frames,
