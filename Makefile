@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-.PHONY: help install run stop status test lint format bench demo-data suites clean serve
+.PHONY: help install run stop status test lint format bench demo-data suites clean serve compose-check
 
 help:
-	@echo "make run | stop | status | serve | test | bench | install | demo-data | suites | lint | clean"
+	@echo "make run | stop | status | serve | test | bench | install | demo-data | suites | lint | clean | compose-check"
 
 # The venv is rebuilt only when a requirements or constraints file changed since the last install.
 install: $(STAMP)
@@ -56,3 +56,13 @@ bench: install
 
 clean: stop
 	rm -rf .local
+
+# Validates docker-compose.yaml, with and without the gpu profile, against .env.example; needs no Docker
+# engine. Installs Debian's docker-compose (1.29) when none is on PATH: the oldest Compose the file keeps to.
+compose-check:
+	@command -v docker-compose >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+	docker-compose --env-file .env.example -f docker-compose.yaml config -q
+	docker-compose --env-file .env.example -f docker-compose.yaml --profile gpu config -q
