@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,11 +172,26 @@ def _primary(pipeline: Pipeline) -> str:
     return pipeline.promotion.primary_metric
 
 
-def _log_dataset(train: pd.DataFrame, lineage: dict[str, str]) -> None:
+def _log_dataset(train: pd.DataFrame, lineage: dict[str, str], attempts: int = 3) -> None:
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     dataset = mlflow.data.from_pandas(train.head(1000), source=lineage.get("source", ""), name="train-window")
-    mlflow.log_input(dataset, context="training", tags={"partitions": lineage.get("partitions", "")})
+    for attempt in range(attempts):
+        try:
+            mlflow.log_input(dataset, context="training", tags={"partitions": lineage.get("partitions", "")})
+            return
+        except MlflowException as error:
+            # Parallel trials log the same dataset: on PostgreSQL the second insert of its row can
+            # lose the race (dataset_pk). Once the winner committed, a retry finds and links it.
+            if not _lost_dataset_race(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _lost_dataset_race(error: Exception) -> bool:
+    message = str(error)
+    return "UniqueViolation" in message or "dataset_pk" in message
 
 
 def best_trial(trials: list[dict[str, Any]], metric: str) -> dict[str, Any]:
