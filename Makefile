@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-.PHONY: help install run stop status test lint format bench demo-data suites clean serve compose-check
+.PHONY: help install run stop status test test-distributed lint format bench demo-data suites clean serve compose-check
 
 help:
-	@echo "make run | stop | status | serve | test | bench | install | demo-data | suites | lint | clean | compose-check"
+	@echo "make run | stop | status | serve | test | test-distributed | bench | install | demo-data | suites | lint | clean | compose-check"
 
 # The venv is rebuilt only when a requirements or constraints file changed since the last install.
 install: $(STAMP)
@@ -51,10 +51,16 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The DAGs on CeleryExecutor, PostgreSQL, Redis, S3 and MLflow, natively (scripts/distributed.sh);
+# installs redis-server/PostgreSQL with apt-get when missing. See README, "Natively, without Docker".
+test-distributed: install
+	$(BIN)/python -m pytest -q tests/distributed $(PYTEST_ARGS)
+
 bench: install
 	$(ENV) $(BIN)/python -m bench.run
 
 clean: stop
+	@scripts/distributed.sh down
 	rm -rf .local
 
 # Validates docker-compose.yaml, with and without the gpu profile, against .env.example; needs no Docker
