@@ -341,3 +341,28 @@ def test_dockerfile_installs_the_pinned_requirements_into_the_image(dockerfile: 
     assert re.search(r"^ENV PYTHONPATH=/opt/airflow/plugins", dockerfile, re.M)
     for image in {SERVICES[name]["image"] for name in [*AIRFLOW_SERVICES, "mlflow"]}:
         assert image == COMMON["image"], "every Airflow service and MLflow run the image built here"
+
+
+def test_the_init_job_runs_the_preflight_before_migrating(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops.preflight import planned_checks
+
+    init = SERVICES["airflow-init"]
+    script = command(init)[-1]
+    preflight, _, migrate = script.partition("&&")
+    assert preflight.split()[:3] == ["python", "-m", "mlops.preflight"], script
+    assert migrate.split()[-3:] == ["airflow", "db", "migrate"], script
+    # The bucket named on top of the lake's is the one MLflow's server writes artifacts to.
+    extra = shlex.split(preflight)[shlex.split(preflight).index("--bucket") + 1]
+    destination = next(a for a in command(SERVICES["mlflow"]) if a.startswith("--artifacts-destination="))
+    assert destination.split("=", 1)[1].removeprefix("s3://").split("/")[0] == extra
+    # It checks the services it waits for: the compose environment asks for exactly these checks.
+    assert set(init["depends_on"]) == {"postgres", "redis", "minio-init", "mlflow"}
+    env = {key: str(value) for key, value in COMMON["environment"].items()}
+    for key in ("MLOPS_LAKE_ROOT", "MLOPS_LANDING_ROOT", "MLOPS_INCLUDE_DIR"):
+        monkeypatch.setenv(key, env[key])
+    assert [check.name for check in planned_checks(env, extra_buckets=[extra])] == [
+        "database",
+        "broker",
+        "s3",
+        "mlflow",
+    ]
