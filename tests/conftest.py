@@ -11,7 +11,8 @@ import socket
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -46,43 +47,59 @@ def airflow_db() -> Path:
     return _HOME / "airflow.db"
 
 
-@pytest.fixture(scope="session")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server in its own process on loopback, reached through ``aws_default``'s ``endpoint_url``."""
+@contextmanager
+def moto_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """A moto S3 server in its own process on loopback, for the block; yields its endpoint URL."""
     import time
     import urllib.request
 
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **(extra_env or {})},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-            break
-        except OSError:
-            assert server.poll() is None, "the moto S3 server exited during start"
-            assert time.monotonic() < deadline, "the moto S3 server did not answer in 30 s"
-            time.sleep(0.2)
-    os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
-        {
-            "conn_type": "aws",
-            "login": "testing",
-            "password": "testing",
-            "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
-        }
-    )
     try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
+                break
+            except OSError:
+                assert server.poll() is None, "the moto S3 server exited during start"
+                assert time.monotonic() < deadline, "the moto S3 server did not answer in 30 s"
+                time.sleep(0.2)
         yield endpoint
     finally:
         server.terminate()
         server.wait(timeout=10)
-        os.environ.pop("AIRFLOW_CONN_AWS_DEFAULT", None)
+
+
+@pytest.fixture(scope="session")
+def start_moto() -> Callable[..., AbstractContextManager[str]]:
+    """``moto_server`` for tests that need a server of their own (other settings, other scope)."""
+    return moto_server
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server reached through ``aws_default``'s ``endpoint_url``."""
+    with moto_server() as endpoint:
+        os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+            }
+        )
+        try:
+            yield endpoint
+        finally:
+            os.environ.pop("AIRFLOW_CONN_AWS_DEFAULT", None)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -44,31 +43,10 @@ def silent_port() -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def strict_s3() -> Iterator[str]:
+def strict_s3(start_moto) -> Iterator[str]:
     """A moto S3 server that checks keys; it knows none, so every key is a wrong key (403)."""
-    port = closed_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    try:
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except OSError:
-                assert server.poll() is None, "the moto S3 server exited during start"
-                assert time.monotonic() < deadline, "the moto S3 server did not answer in 30 s"
-                time.sleep(0.2)
+    with start_moto({"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.mark.parametrize("prefix", ["postgresql+psycopg2", "db+postgresql+psycopg2"])
