@@ -17,6 +17,7 @@ import mlflow.pyfunc
 if TYPE_CHECKING:
     import pandas as pd
     import xgboost
+    from mlflow.types.schema import Schema
 
     from mlops.config import Pipeline
 
@@ -65,12 +66,31 @@ def requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
 
 
+def input_schema(pipeline: Pipeline) -> Schema:
+    """The model's inputs as the pipeline YAML declares them, not as a few example rows suggest.
+
+    Every feature is required (present); its values may be null, as validated data allows. Inferred
+    from examples, a column that happened to be null in them would become optional and a numeric
+    one that happened to hold integers would become ``long``.
+    """
+    from mlflow.types.schema import ColSpec, Schema
+
+    return Schema(
+        [
+            ColSpec("string" if pipeline.columns[name].type == "category" else "double", name)
+            for name in pipeline.features
+        ]
+    )
+
+
 def log_model(booster: xgboost.Booster, pipeline_yaml: str, example: pd.DataFrame, workdir: Path) -> Any:
     """Log the pyfunc model under ``ARTIFACT_PATH`` of the active MLflow run."""
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
 
     from mlops.training import feature_frame, predict
 
+    pipeline = _pipeline_of(pipeline_yaml)
+    scores = predict(booster, feature_frame(example, pipeline), booster.num_boosted_rounds() - 1)
     booster_path, pipeline_path = workdir / "booster.ubj", workdir / "pipeline.yaml"
     booster.save_model(booster_path)
     pipeline_path.write_text(pipeline_yaml)
@@ -79,11 +99,8 @@ def log_model(booster: xgboost.Booster, pipeline_yaml: str, example: pd.DataFram
         python_model=TabularModel(),
         artifacts={"booster": str(booster_path), "pipeline": str(pipeline_path)},
         code_paths=[str(PACKAGE_DIR)],
-        signature=infer_signature(
-            example,
-            predict(
-                booster, feature_frame(example, _pipeline_of(pipeline_yaml)), booster.num_boosted_rounds() - 1
-            ),
+        signature=ModelSignature(
+            inputs=input_schema(pipeline), outputs=infer_signature(example, scores).outputs
         ),
         input_example=example,
         pip_requirements=requirements(),

@@ -89,13 +89,11 @@ def champion(
     mlflow.set_tracking_uri(mlflow_server)
     try:
         # An explicit experiment: set_experiment would leave it active for later modules.
+        # An example whose first category is all null: the signature must still require it.
+        example = model_input(frames["valid"].head(5), pipeline)
+        example[pipeline.categorical_features[0]] = pd.array([pd.NA] * len(example), dtype="string")
         with mlflow.start_run(experiment_id=experiment_id(client, "serve-test")) as run:
-            logged = log_model(
-                result.booster,
-                CHURN.read_text(),
-                model_input(frames["valid"].head(5), pipeline),
-                tmp_path_factory.mktemp("model"),
-            )
+            logged = log_model(result.booster, CHURN.read_text(), example, tmp_path_factory.mktemp("model"))
         version = register_version(
             client,
             MODEL,
@@ -269,6 +267,30 @@ def test_served_scores_equal_batch_scores(server: Server, pipeline: Pipeline, fr
     status, body = _post(server.url, dataframe_split(rows.iloc[[3]]))  # one row on its own
     assert status == 200, body[:2000]
     assert json.loads(body)["predictions"] == pytest.approx([float(batch[3])], abs=1e-6)
+
+
+def test_the_signature_is_the_pipeline_yaml_not_the_example(champion: str, pipeline: Pipeline) -> None:
+    import mlflow
+
+    from mlops.model import input_schema
+
+    inputs = mlflow.models.get_model_info(f"models:/{MODEL}/{champion}").signature.inputs
+    assert inputs.to_dict() == input_schema(pipeline).to_dict()
+    specs = {spec.name: spec for spec in inputs.inputs}
+    assert list(specs) == pipeline.features
+    assert all(spec.required for spec in specs.values())
+    for name, spec in specs.items():
+        assert spec.type.name == ("string" if name in pipeline.categorical_features else "double"), name
+
+
+def test_a_feature_null_in_the_example_is_still_refused_when_missing(
+    server: Server, pipeline: Pipeline, frames
+) -> None:
+    column = pipeline.categorical_features[0]
+    rows = model_input(frames["score"].head(3), pipeline).drop(columns=[column])
+    status, body = _post(server.url, dataframe_split(rows))
+    assert 400 <= status < 600, f"{status}: {body[:2000]}"
+    assert column in body, body[:2000]
 
 
 def test_missing_column_is_refused_by_name(server: Server, pipeline: Pipeline, frames) -> None:
