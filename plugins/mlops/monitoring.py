@@ -449,7 +449,7 @@ def _style_time_axis(ax: Any, dates: Sequence[dt.date]) -> None:
     if len(set(dates)) < 2:  # one day: give the locator a range to work with
         day = dates[0] if dates else dt.date.today()
         ax.set_xlim(day - dt.timedelta(days=1), day + dt.timedelta(days=1))
-    locator = AutoDateLocator(maxticks=6)
+    locator = AutoDateLocator(minticks=2, maxticks=6)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
     ax.tick_params(labelsize=6)

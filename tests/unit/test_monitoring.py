@@ -345,3 +345,26 @@ def test_render_html_escapes_and_clean_day(
     assert "none drifted" in page
     assert page.count("data:image/png;base64,") == 3 + 2  # top 3 by PSI, then the two trend charts
     assert re.search(r'src="data:image/png;base64,[A-Za-z0-9+/=]+"', page)
+
+
+@pytest.mark.parametrize("days", [1, 2, 5, 12, 45])
+def test_time_axes_get_readable_day_ticks_without_warnings(days: int) -> None:
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dates = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(days)]
+    fig, ax = plt.subplots()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # matplotlib warns when its date locator gives up
+            ax.plot(dates, range(days))
+            monitoring._style_time_axis(ax, dates)
+            fig.canvas.draw()
+        ticks = [label.get_text() for label in ax.get_xticklabels() if label.get_text()]
+        assert 2 <= len(ticks) <= 8, ticks
+    finally:
+        plt.close(fig)
