@@ -13,8 +13,8 @@ string; nulls where the YAML allows them), times, median of ``repeats``:
   same booster params, no evaluation sets: the floor for building the same trees.
 
 Reports a/b (of medians, and of minimums: on a busy host the minimum is the least disturbed
-run), rows*trees per second for each, and the peak RSS growth during (a) against the
-size of the raw float32 feature matrix (rows * features * 4 bytes).
+run), rows*trees per second for each, and the peak RSS growth during (a) and (a') against the
+size of the raw float32 feature matrix (rows * features * 4 bytes); the largest over the repeats.
 """
 
 from __future__ import annotations
@@ -144,6 +144,7 @@ def run(
 
     process = psutil.Process()
     ours_s, lean_s, prep_s, bare_s, rss_growth_mb, peak_rss_mb = [], [], [], [], [], []
+    lean_rss_growth_mb: list[float] = []
     for _ in range(repeats):
         gc.collect()
         before_mb = process.memory_info().rss / _MB
@@ -161,9 +162,12 @@ def run(
         gc.collect()
 
         gc.collect()
-        t = time.perf_counter()
-        lean, _ = _ours(train_df, valid_df, pipeline, params, nthread, eval_train=False)
-        lean_s.append(time.perf_counter() - t)
+        before_mb = process.memory_info().rss / _MB
+        with CostMeter() as meter:
+            t = time.perf_counter()
+            lean, _ = _ours(train_df, valid_df, pipeline, params, nthread, eval_train=False)
+            lean_s.append(time.perf_counter() - t)
+        lean_rss_growth_mb.append(meter.metrics()["cost_peak_rss_mb"] - before_mb)
         if lean.n_trees != trees:
             raise RuntimeError(f"(a, eval_train=False) built {lean.n_trees} trees, expected {trees}")
         del lean
@@ -201,6 +205,9 @@ def run(
         "ours_peak_rss_mb": round(max(peak_rss_mb), 1),
         "ours_rss_growth_mb": round(max(rss_growth_mb), 1),
         "rss_growth_over_raw_matrix": round(max(rss_growth_mb) / raw_mb, 2),
+        # The path the operators run (eval_train=False): the one the memory goal is about.
+        "ours_no_train_eval_rss_growth_mb": round(max(lean_rss_growth_mb), 1),
+        "no_train_eval_rss_growth_over_raw_matrix": round(max(lean_rss_growth_mb) / raw_mb, 2),
         "all_ours_s": [round(v, 3) for v in ours_s],
         "all_ours_no_train_eval_s": [round(v, 3) for v in lean_s],
         "all_bare_s": [round(v, 3) for v in bare_s],
