@@ -272,14 +272,12 @@ def s3_target_from_env(conn_id: str, env: Mapping[str, str]) -> S3Target:
 
 def mlflow_uri_from_env(conn_id: str, env: Mapping[str, str]) -> str | None:
     """The tracking URI as ``MlflowHook`` builds it from the connection, else ``MLFLOW_TRACKING_URI``."""
+    from mlops.settings import tracking_uri
+
     conn = env_connection(conn_id, env)
     if conn is None:
         return env.get("MLFLOW_TRACKING_URI") or None
-    host = (conn.get("host") or "").rstrip("/")
-    if not host or "://" in host:
-        return host or None
-    port = f":{conn['port']}" if conn.get("port") else ""
-    return f"{conn.get('schema') or 'http'}://{host}{port}"
+    return tracking_uri(conn.get("host"), conn.get("port"), conn.get("schema"))
 
 
 def bucket_of(root: str) -> str | None:

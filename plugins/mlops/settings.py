@@ -45,3 +45,15 @@ def get_settings() -> Settings:
         aws_conn_id=env.get("MLOPS_AWS_CONN_ID", "aws_default"),
         mlflow_conn_id=env.get("MLOPS_MLFLOW_CONN_ID", "mlflow_default"),
     )
+
+
+def tracking_uri(host: str | None, port: int | None, schema: str | None) -> str | None:
+    """The MLflow tracking URI an ``mlflow_default``-style connection names, or None without a host.
+
+    The host is the whole URI (``http://mlflow:5000``), or host, port and schema (default ``http``)
+    separately. ``MlflowHook`` and the preflight both read connections this way.
+    """
+    host = (host or "").rstrip("/")
+    if not host or "://" in host:
+        return host or None
+    return f"{schema or 'http'}://{host}{f':{port}' if port else ''}"

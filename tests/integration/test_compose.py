@@ -352,7 +352,7 @@ def test_the_init_job_runs_the_preflight_before_migrating(monkeypatch: pytest.Mo
     assert preflight.split()[:3] == ["python", "-m", "mlops.preflight"], script
     assert migrate.split()[-3:] == ["airflow", "db", "migrate"], script
     # The bucket named on top of the lake's is the one MLflow's server writes artifacts to.
-    extra = shlex.split(preflight)[shlex.split(preflight).index("--bucket") + 1]
+    extra = option(shlex.split(preflight), "--bucket")
     destination = next(a for a in command(SERVICES["mlflow"]) if a.startswith("--artifacts-destination="))
     assert destination.split("=", 1)[1].removeprefix("s3://").split("/")[0] == extra
     # It checks the services it waits for: the compose environment asks for exactly these checks.

@@ -30,14 +30,13 @@ class MlflowHook(BaseHook):
 
     @cached_property
     def tracking_uri(self) -> str:
+        from mlops.settings import tracking_uri
+
         conn = self.get_connection(self.mlflow_conn_id)
-        host = (conn.host or "").rstrip("/")
-        if not host:
+        uri = tracking_uri(conn.host, conn.port, conn.schema)
+        if uri is None:
             raise ValueError(f"connection {self.mlflow_conn_id!r} has no host: set it to the tracking URI")
-        if "://" in host:
-            return host
-        port = f":{conn.port}" if conn.port else ""
-        return f"{conn.schema or 'http'}://{host}{port}"
+        return uri
 
     @cached_property
     def client(self) -> MlflowClient:
