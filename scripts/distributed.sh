@@ -18,6 +18,8 @@ PGDIR="$STATE/postgres"
 ENV_FILE="$STATE/env.sh"
 SECRETS="$STATE/secrets.env"
 PY="$ROOT/.venv/bin"
+# shellcheck source=services.sh
+source "$ROOT/scripts/services.sh"
 
 PG_PORT="${DIST_PG_PORT:-55432}"
 REDIS_PORT="${DIST_REDIS_PORT:-56379}"
@@ -44,9 +46,6 @@ sudo_() { if is_root; then "$@"; else sudo "$@"; fi; }
 # initdb and postgres refuse to run as root: run them as the postgres user then.
 as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-pid_of() { [ -f "$RUN/$1.pid" ] && cat "$RUN/$1.pid" || true; }
-alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
-port_busy() { (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 log_of() {
   case "$1" in postgres) echo "$PGDIR/postgres.log" ;; *) echo "$LOGS/$1.log" ;; esac
 }
@@ -85,12 +84,6 @@ check_ports() {
   if [ ${#taken[@]} -gt 0 ]; then
     die "port(s) ${taken[*]} already taken by another program; free them or set DIST_PG_PORT, DIST_REDIS_PORT, DIST_S3_PORT, DIST_MLFLOW_PORT, DIST_AIRFLOW_PORT, DIST_WORKER_LOG_PORT, DIST_TRIGGERER_LOG_PORT"
   fi
-}
-
-launch() {
-  local name=$1; shift
-  setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$RUN/$name.pid"
 }
 
 fail_service() {
@@ -358,34 +351,17 @@ TXT
 # ---------------------------------------------------------------------------------------------
 # down
 
-# stop_group NAME...: TERM the sessions of these services at once, KILL what is left after 15 s.
+# stop_group NAME...: stop these services' sessions together (services.sh), PostgreSQL through
+# pg_ctl first; remembers each session in STOPPED for down's final check.
 stop_group() {
-  local s pid sids=() left
-  for s in "$@"; do
-    pid=$(pid_of "$s")
-    if [ "$s" = postgres ] && [ -f "$PGDIR/data/postmaster.pid" ]; then
-      [ -n "$pid" ] || pid=$(head -n 1 "$PGDIR/data/postmaster.pid")
-      as_pg "$(pg_bin)/pg_ctl" -D "$PGDIR/data" stop -m fast -w -t 30 >/dev/null 2>&1 || true
-    fi
-    [ -n "$pid" ] || continue
-    # setsid made each service the leader of its own session: its pid is the session id.
-    STOPPED+=("$s:$pid")
-    sids+=("$pid")
-    pkill -TERM -s "$pid" 2>/dev/null || true
-  done
-  for _ in $(seq 1 30); do
-    left=0
-    for pid in "${sids[@]}"; do pgrep -s "$pid" >/dev/null 2>&1 && left=1; done
-    [ $left = 0 ] && break
-    sleep 0.5
-  done
-  for pid in "${sids[@]}"; do
-    if pgrep -s "$pid" >/dev/null 2>&1; then
-      log "session $pid: escalating to SIGKILL for what ignored SIGTERM"
-      pkill -KILL -s "$pid" 2>/dev/null || true
-    fi
-  done
-  for s in "$@"; do rm -f "$RUN/$s.pid"; done
+  local pair
+  if [[ " $* " == *" postgres "* ]] && [ -f "$PGDIR/data/postmaster.pid" ]; then
+    # pg_ctl starts the postmaster as a session leader: without a pid file, its pid is the session.
+    mkdir -p "$RUN"
+    [ -n "$(pid_of postgres)" ] || head -n 1 "$PGDIR/data/postmaster.pid" >"$RUN/postgres.pid"
+    as_pg "$(pg_bin)/pg_ctl" -D "$PGDIR/data" stop -m fast -w -t 30 >/dev/null 2>&1 || true
+  fi
+  for pair in $(stop_sessions "$@"); do STOPPED+=("$pair"); done
 }
 
 down() {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The embedded stack: `airflow standalone` and an MLflow server, in the background, state under .local/.
 #   scripts/stack.sh start | stop | status
-# Each server runs in its own session (setsid), so stop can end everything it started, including
+# Each server runs in its own session (services.sh), so stop can end everything it started, including
 # LocalExecutor workers that ignore SIGTERM and an API server that outlives its parent.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
 
 RUN="$LOCAL/run"
 LOGS="$LOCAL/logs"
@@ -18,20 +19,16 @@ health_url() {
     airflow) echo "http://127.0.0.1:$AIRFLOW__API__PORT/api/v2/monitor/health" ;;
   esac
 }
-pid_of() { [ -f "$RUN/$1.pid" ] && cat "$RUN/$1.pid" || true; }
-alive() { local pid; pid=$(pid_of "$1"); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
-port_busy() { (echo >"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 healthy() { curl -fsS --max-time 3 "$(health_url "$1")" >/dev/null 2>&1; }
 
-launch() {
-  local name=$1; shift
-  local port; port=$(port_of "$name")
+# start_service NAME CMD...: launch, unless NAME's port is taken by another program.
+start_service() {
+  local name=$1 port; port=$(port_of "$1")
   if port_busy "$port"; then
     echo "error: port $port is taken by another program; $name cannot start (free it or set ${name^^}_PORT)" >&2
     return 1
   fi
-  setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
-  echo $! >"$RUN/$name.pid"
+  launch "$@"
 }
 
 start() {
@@ -46,11 +43,11 @@ start() {
   # Fixed local login; the passwords file is the simple auth manager's own format.
   [ -f "$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE" ] ||
     echo '{"admin": "admin"}' >"$AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"
-  alive mlflow || launch mlflow "$PY/mlflow" server \
+  alive mlflow || start_service mlflow "$PY/mlflow" server \
     --backend-store-uri "sqlite:///$LOCAL/mlflow/mlflow.db" \
     --artifacts-destination "$LOCAL/mlflow/artifacts" \
     --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1
-  alive airflow || launch airflow "$PY/airflow" standalone
+  alive airflow || start_service airflow "$PY/airflow" standalone
   local deadline=$((SECONDS + ${STACK_START_TIMEOUT:-240}))
   for s in "${SERVICES[@]}"; do
     until healthy "$s"; do
@@ -78,28 +75,13 @@ Logs     $LOGS
 TXT
 }
 
-stop_one() {
-  local name=$1 pid sid
-  pid=$(pid_of "$name")
-  [ -n "$pid" ] || return 0
-  # setsid made the launched process the leader of its own session: its pid is the session id.
-  sid=$pid
-  pkill -TERM -s "$sid" 2>/dev/null || true
-  for _ in $(seq 1 40); do
-    pgrep -s "$sid" >/dev/null 2>&1 || break
-    sleep 0.5
-  done
-  if pgrep -s "$sid" >/dev/null 2>&1; then
-    echo "$name: escalating to SIGKILL for what ignored SIGTERM"
-    pkill -KILL -s "$sid" 2>/dev/null || true
-    sleep 1
-  fi
-  rm -f "$RUN/$name.pid"
-  echo "$name stopped"
-}
-
 stop() {
-  for s in airflow mlflow; do stop_one "$s"; done
+  local s
+  # Airflow first, so no task is still writing to MLflow when it goes.
+  for s in airflow mlflow; do
+    [ -n "$(STOP_WAIT_S=20 stop_sessions "$s")" ] && echo "$s stopped"
+  done
+  return 0
 }
 
 status() {
