@@ -6,6 +6,10 @@ and backfills (`airflow backfill create --dag-id <pipeline>_ingest --from-date .
 
     landing/<pipeline>/ds=... --land--> raw --validate (Great Expectations)--> validated | quarantine
 
+`wait_for_past` holds the day's publication until every decision effective on or before it (the
+trains due, the verdicts and drift retrains of the days before) is taken, so score and monitor of
+the day act on the champion as of the day, at any replay speed. Manual runs do not wait.
+
 A partition that fails a table-level expectation, or quarantines more than the configured share
 of rows, fails this run: nothing reaches `validated/` and no `<pipeline>.validated` event fires.
 """
@@ -17,6 +21,7 @@ from airflow.sdk import DAG, CronDataIntervalTimetable
 from mlops.config import Pipeline
 from mlops.dagkit import build_stage, dag_kwargs, end_of, validated_asset
 from mlops.operators.ingest import LandPartitionOperator, ValidatePartitionOperator, WaitForSourceSensor
+from mlops.operators.settle import WaitForPastSensor
 
 
 def build(pipeline: Pipeline) -> DAG:
@@ -34,10 +39,16 @@ def build(pipeline: Pipeline) -> DAG:
             poke_interval=source.poke_interval_seconds,
         )
         land = LandPartitionOperator(task_id="land", pipeline=pipeline.name)
+        past = WaitForPastSensor(
+            task_id="wait_for_past",
+            pipeline=pipeline.name,
+            timeout=pipeline.schedules.settle_timeout_minutes * 60,
+            poke_interval=pipeline.schedules.settle_poke_seconds,
+        )
         validate = ValidatePartitionOperator(
             task_id="validate", pipeline=pipeline.name, outlets=[validated_asset(pipeline.name)]
         )
-        wait >> land >> validate
+        wait >> land >> past >> validate
     return dag
 
 

@@ -4,7 +4,9 @@
 Runs on the pipeline's training cron (weekly in the demo) or when `<pipeline>.drift` fires, and
 manually from the trigger form. Trains on the committed validated partitions of the window that
 ends at the run's logical date, registers the best trial as `challenger`, and moves `champion`
-only when the challenger beats it by the configured margin (never from a backfill run).
+only when the challenger beats the champion as of the run's day by the configured margin (never
+from a backfill run). Scheduled and drift runs first wait until every decision before them in
+the logical order is taken; `record` writes what the run decided, whatever happened.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from mlops.config import Pipeline
 from mlops.dagkit import build_stage, champion_asset, dag_kwargs, drift_asset, end_of
+from mlops.operators.settle import WaitForWindowSensor
 from mlops.operators.train import (
     PrepareTrainingOperator,
     PromoteOperator,
     PromotionGateOperator,
+    RecordTrainingOperator,
     RegisterChallengerOperator,
     TrainTrialOperator,
-    WaitForWindowSensor,
 )
 
 
@@ -88,8 +91,9 @@ def build(pipeline: Pipeline) -> DAG:
         wait = WaitForWindowSensor(
             task_id="wait_for_window",
             pipeline=name,
-            timeout=pipeline.training.wait_timeout_minutes * 60,
-            poke_interval=120,
+            timeout=max(pipeline.training.wait_timeout_minutes, pipeline.schedules.settle_timeout_minutes)
+            * 60,
+            poke_interval=pipeline.schedules.settle_poke_seconds,
         )
         prepare = PrepareTrainingOperator(task_id="prepare", pipeline=name)
         routing = {"queue": pipeline.training.queue} if pipeline.training.queue else {}
@@ -103,7 +107,8 @@ def build(pipeline: Pipeline) -> DAG:
         promote = PromoteOperator(
             task_id="promote", pipeline=name, decision=gate.output, outlets=[champion_asset(name)]
         )
-        wait >> prepare >> trials >> register >> gate >> promote
+        record = RecordTrainingOperator(task_id="record", pipeline=name, trigger_rule="all_done", retries=3)
+        wait >> prepare >> trials >> register >> gate >> promote >> record
     return dag
 
 

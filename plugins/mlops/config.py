@@ -92,6 +92,14 @@ class Schedules(_Strict):
     # How many ingest days may run at once. 1 replays history in order, the way days arrive in
     # production, so monitoring and scoring of each day see that day's champion.
     max_active_ingest_runs: int = Field(default=16, ge=1, le=64)
+    # Train runs that may be active at once. Runs waiting for the past to settle hold a slot
+    # (in reschedule mode, no worker); a drift retrain must find one free, so keep this above the
+    # number of scheduled trains a catch-up can queue ahead of ingestion.
+    max_active_train_runs: int = Field(default=32, ge=2, le=256)
+    # How often a stage waiting for the past (or for its window) looks again, and how long it
+    # waits before it fails naming what it waited for.
+    settle_poke_seconds: int = Field(default=30, ge=1, le=3600)
+    settle_timeout_minutes: int = Field(default=720, ge=1)
 
     @field_validator("ingest", "train")
     @classmethod

@@ -66,7 +66,10 @@ def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, A
             "retry_delay": dt.timedelta(minutes=pipeline.retry_delay_minutes),
             "retry_exponential_backoff": True,
         },
-        "max_active_runs": pipeline.schedules.max_active_ingest_runs if stage == "ingest" else 1,
+        "max_active_runs": {
+            "ingest": pipeline.schedules.max_active_ingest_runs,
+            "train": pipeline.schedules.max_active_train_runs,
+        }.get(stage, 1),
     }
 
 

@@ -135,3 +135,74 @@ def decide(
     return Decision(
         True, f"promoted: {summary}; no slice regresses by more than {cfg.max_slice_regression:.4f}", compared
     )
+
+
+def holdout_leak(holdout: list[str], trained_on: dict[str, tuple[str, str] | None]) -> str | None:
+    """Why comparing models on ``holdout`` would be a leak, or None when it is fair.
+
+    ``trained_on`` maps each model ("challenger", "champion version 3") to the first and last day it
+    was fitted on (training and early-stopping days), or None when unknown. A holdout day inside
+    that range is a day the model has seen: its score there says nothing about new data.
+    """
+    for who, span in trained_on.items():
+        if span is None:
+            continue
+        first, last = span
+        seen = [d for d in holdout if first <= d <= last]
+        if seen:
+            return (
+                f"refused: the holdout days {', '.join(seen)} are days {who} was trained on "
+                f"({first} .. {last}); a comparison there is a leak, not a comparison"
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    """What the gate of one train run decided, as handed to ``promote`` and recorded.
+
+    ``would_promote`` is the gate's verdict; ``promote`` is what happens (a backfill run, or a refused
+    comparison, never promotes).
+    """
+
+    version: str
+    champion_version: str | None
+    would_promote: bool
+    promote: bool
+    reason: str
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+    forced: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        decision: Decision,
+        *,
+        version: str,
+        champion_version: str | None,
+        challenger: dict[str, float],
+        champion: dict[str, float] | None,
+        leak: str | None,
+        backfill: bool,
+    ) -> GateDecision:
+        would = decision.promote and leak is None
+        return cls(
+            version=version,
+            champion_version=champion_version,
+            would_promote=would,
+            promote=would and not backfill,
+            reason=leak or decision.reason,
+            challenger=challenger,
+            champion=champion,
+            forced=decision.forced,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GateDecision:
+        return cls(**data)

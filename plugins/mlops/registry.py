@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
+    from mlops.promotion import GateDecision
+
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -45,6 +47,10 @@ class PromotionRefused(ValueError):
 
 class PromotionLockLost(RuntimeError):
     """This holder's promotion lock was broken as stale before the alias moved; nothing moved."""
+
+
+class Superseded(RuntimeError):
+    """A decision effective later than this move already holds; the alias stays where it is."""
 
 
 def now_iso() -> str:
@@ -263,7 +269,11 @@ def _break_if_stale(client: MlflowClient, name: str) -> dict[str, str] | None:
 
 @dataclass(frozen=True)
 class Move:
-    """One audited move of the champion alias."""
+    """One audited move of the champion alias.
+
+    ``effective_day`` is the logical day from which the move holds (see ``mlops.clock``); ``order``
+    ranks moves effective on the same day (scheduled train, then drift retrain, then rollback).
+    """
 
     model: str
     version: str
@@ -271,6 +281,8 @@ class Move:
     reason: str
     airflow_run_id: str
     metrics: dict[str, Any]
+    effective_day: str
+    order: int = 0
     kind: str = "promotion"
 
     def tags(self) -> dict[str, str]:
@@ -282,23 +294,64 @@ class Move:
             f"{self.kind}.reason": self.reason,
             f"{self.kind}.airflow_run_id": self.airflow_run_id,
             f"{self.kind}.metrics_compared": json.dumps(self.metrics, sort_keys=True),
+            f"{self.kind}.effective_day": self.effective_day,
+            f"{self.kind}.order": str(self.order),
             f"{self.kind}.at": now_iso(),
         }
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.effective_day, self.order)
+
+
+def move_key(move: dict[str, str]) -> tuple[str, int]:
+    """A recorded move's place in the logical order (``history`` gives these dicts)."""
+    return (move["effective_day"], int(move["order"]))
+
+
+def champion_on(moves: list[dict[str, str]], ds: str) -> str | None:
+    """The champion as of day ``ds``: the last move (in ``history``'s order) effective on or before it."""
+    holding = None
+    for move in moves:
+        if move["effective_day"] > ds:
+            break
+        holding = move["version"]
+    return holding
+
+
+def superseding(moves: list[dict[str, str]], move: Move) -> dict[str, str] | None:
+    """The recorded move that comes after ``move`` in the logical order (the last such), or None."""
+    later = [m for m in moves if move_key(m) > move.key and m["version"] != str(move.version)]
+    return later[-1] if later else None
+
+
+def champion_as_of(client: MlflowClient, model: str, ds: str) -> str | None:
+    return champion_on(history(client, model), ds)
 
 
 def move_champion(client: MlflowClient, move: Move, *, expected: str | None, wait_s: float = 120) -> None:
     """Point ``champion`` at ``move.version`` if it still points at ``expected`` (None: no champion).
 
-    Raises ``ChampionChanged`` when someone else moved it since ``expected`` was read, and
-    ``TimeoutError`` when another holder keeps the promotion lock longer than ``wait_s``. The tags
-    are written before the alias moves: a crash in between leaves tags on a version that is not
-    champion (visible, harmless), never a champion without its record. The previous champion
-    recorded, and tagged ``demoted.*``, is the version the alias pointed at under the lock.
+    Raises ``Superseded`` (tagging the version with what holds) when a move effective later in the
+    logical order is already recorded: a decision as of an earlier day never replaces a later one,
+    so the alias stays. Raises ``ChampionChanged`` when someone else moved it since ``expected`` was
+    read, and ``TimeoutError`` when another holder keeps the promotion lock longer than ``wait_s``.
+    The tags are written before the alias moves: a crash in between leaves tags on a version that
+    is not champion (visible, harmless), never a champion without its record. The previous
+    champion recorded, and tagged ``demoted.*``, is the version the alias pointed at under the lock.
     """
     target = str(move.version)
     expected = None if expected is None else str(expected)
     with promotion_lock(client, move.model, holder=move.airflow_run_id, wait_s=wait_s) as token:
         current = alias_version(client, move.model, CHAMPION)
+        head = superseding(history(client, move.model), move)
+        if head is not None:
+            note = f"version {head['version']} as of {head['effective_day']}"
+            client.set_model_version_tag(move.model, target, f"{move.kind}.superseded_by", note)
+            raise Superseded(
+                f"{move.model}: version {target} (as of {move.effective_day}) is superseded by {note}, "
+                f"a decision later in the logical order; champion stays version {current}"
+            )
         if current == target:
             # A retry of a move that already happened: complete the demotion record if the first
             # attempt died before writing it; change nothing else.
@@ -328,13 +381,49 @@ def _mark_demoted(client: MlflowClient, model: str, version: str, *, by: str) ->
     client.set_model_version_tag(model, version, "demoted.by_version", by)
 
 
+def window_tags(as_of: str, trained: list[str], holdout: list[str]) -> dict[str, str]:
+    """A version's training window: the days it was fitted on (train and early stopping) and its
+    holdout. The gate's leak guard reads them back (``trained_span``)."""
+    tags = {"window.as_of": as_of}
+    if trained:
+        tags |= {"window.trained_first": trained[0], "window.trained_last": trained[-1]}
+    if holdout:
+        tags |= {"window.holdout_first": holdout[0], "window.holdout_last": holdout[-1]}
+    return tags
+
+
+def trained_span(client: MlflowClient, model: str, version: str, holdout_days: int) -> tuple[str, str] | None:
+    """First and last day ``version`` was fitted on; for versions registered before the window tags,
+    its partitions less the last ``holdout_days``. None when unknown."""
+    tags = client.get_model_version(model, version).tags
+    if "window.trained_first" in tags:
+        return tags["window.trained_first"], tags["window.trained_last"]
+    days = [d for d in tags.get("window.partitions", "").split(",") if d][:-holdout_days]
+    return (days[0], days[-1]) if days else None
+
+
+def record_gate(
+    client: MlflowClient, model: str, decision: GateDecision, *, floor: float, metric: str
+) -> None:
+    """Tag the challenger's version with the gate's decision (and what a backfill would have done)."""
+    from mlops.promotion import clears_floor
+
+    version = decision.version
+    cleared = clears_floor(metric, decision.challenger[metric], floor)
+    client.set_model_version_tag(model, version, "gate.cleared_floor", str(cleared).lower())
+    client.set_model_version_tag(model, version, "gate.decision", decision.reason[:4000])
+    if decision.would_promote and not decision.promote:
+        client.set_model_version_tag(model, version, "gate.backfill_would_promote", "true")
+
+
 DRIFT_TRIGGERS_TAG = "drift.triggered_for"
 
 
-def drift_triggers(client: MlflowClient, model: str, version: str) -> list[str]:
-    """The days (ds) whose drift this version, as champion, has triggered a retrain for."""
+def drift_triggers(client: MlflowClient, model: str, version: str, *, before: str | None = None) -> list[str]:
+    """The days (ds) whose drift this version, as champion, has triggered a retrain for (only those
+    before day ``before`` when given: what a monitor run as of that day may know)."""
     raw = client.get_model_version(model, version).tags.get(DRIFT_TRIGGERS_TAG, "")
-    return [ds for ds in raw.split(",") if ds]
+    return [ds for ds in raw.split(",") if ds and (before is None or ds < before)]
 
 
 def record_drift_trigger(client: MlflowClient, model: str, version: str, ds: str) -> None:
@@ -345,7 +434,8 @@ def record_drift_trigger(client: MlflowClient, model: str, version: str, ds: str
 
 
 def history(client: MlflowClient, model: str) -> list[dict[str, str]]:
-    """Every recorded champion move, oldest first: version, kind, at, previous, reason, run id.
+    """Every recorded champion move in the logical order (effective day, order, then wall clock):
+    version, kind, at, effective_day, order, previous, reason, run id.
 
     One record per version and kind: a version rolled back to twice keeps its latest rollback only.
     """
@@ -353,17 +443,21 @@ def history(client: MlflowClient, model: str) -> list[dict[str, str]]:
     for version in _search_versions(client, f"name = {_quote(model)}"):
         for kind in MOVE_KINDS:
             if f"{kind}.at" in version.tags:
+                at = version.tags[f"{kind}.at"]
                 moves.append(
                     {
                         "version": version.version,
                         "kind": kind,
-                        "at": version.tags[f"{kind}.at"],
+                        "at": at,
+                        # Moves recorded before the logical clock: the wall-clock day stands in.
+                        "effective_day": version.tags.get(f"{kind}.effective_day", at[:10]),
+                        "order": version.tags.get(f"{kind}.order", "2" if kind == "rollback" else "0"),
                         "previous": version.tags.get(f"{kind}.previous_champion", "none"),
                         "reason": version.tags.get(f"{kind}.reason", ""),
                         "airflow_run_id": version.tags.get(f"{kind}.airflow_run_id", ""),
                     }
                 )
-    return sorted(moves, key=lambda m: (_stamp(m["at"]), int(m["version"])))
+    return sorted(moves, key=lambda m: (*move_key(m), _stamp(m["at"]), int(m["version"])))
 
 
 def _stamp(at: str) -> dt.datetime:

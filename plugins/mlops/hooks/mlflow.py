@@ -45,3 +45,70 @@ class MlflowHook(BaseHook):
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    # -- bookkeeping every stage shares: run tags and links into the MLflow UI --------------------
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.tracking_uri}/#/runs/{run_id}"
+
+    def version_url(self, model: str, version: str) -> str:
+        return f"{self.tracking_uri}/#/models/{model}/versions/{version}"
+
+    @staticmethod
+    def run_tags(context: Any) -> dict[str, str]:
+        """The Airflow run a MLflow run belongs to: DAG, run, task, try and logical date."""
+        import os
+
+        ti = context["ti"]
+        logical = context.get("logical_date")
+        return {
+            "airflow.dag_id": ti.dag_id,
+            "airflow.run_id": context["run_id"],
+            "airflow.task_id": ti.task_id,
+            "airflow.try_number": str(ti.try_number),
+            "airflow.logical_date": logical.isoformat() if logical else "none",
+            **({"git.commit": os.environ["MLOPS_GIT_COMMIT"]} if os.environ.get("MLOPS_GIT_COMMIT") else {}),
+        }
+
+    def record_run(
+        self,
+        experiment: str,
+        context: Any,
+        *,
+        name: str,
+        role: str,
+        tags: dict[str, str],
+        metrics: dict[str, float],
+        artifacts: dict[str, str | dict[str, Any]] | None = None,
+    ) -> str:
+        """Log one finished run of a stage (scoring, monitoring): tags, metrics, text or JSON artifacts.
+
+        Returns the run's UI link.
+        """
+        from mlops.experiment import experiment_id
+
+        client = self.client
+        run = client.create_run(
+            experiment_id(client, experiment),
+            run_name=name,
+            tags={"mlops.role": role, **self.run_tags(context), **tags},
+        )
+        run_id = run.info.run_id
+        for key, value in metrics.items():
+            client.log_metric(run_id, key, float(value))
+        for path, body in (artifacts or {}).items():
+            if isinstance(body, str):
+                client.log_text(run_id, body, path)
+            else:
+                client.log_dict(run_id, body, path)
+        client.set_terminated(run_id)
+        return self.run_url(run_id)
+
+    def reference(self, model: str, version: str) -> tuple[dict[str, Any], float | None]:
+        """A version's drift reference profile and its holdout AUC, both logged at training time."""
+        import json
+        from pathlib import Path
+
+        run = self.client.get_run(self.client.get_model_version(model, version).run_id)
+        path = self.client.download_artifacts(run.info.run_id, "reference_profile.json")
+        return json.loads(Path(path).read_text()), run.data.metrics.get("holdout_auc")

@@ -90,6 +90,18 @@ class ModelOperator(PipelineOperator):
         return MlflowHook(self.settings.mlflow_conn_id)
 
 
+def logical_day(context: Context) -> str:
+    """The run's day on the logical clock: its logical date, or when it was due to run if it has none."""
+    when = context.get("logical_date") or context["dag_run"].run_after
+    return when.astimezone(dt.UTC).date().isoformat()
+
+
+def run_type(context: Context) -> str:
+    """The run's type as a plain string: scheduled, manual, backfill, asset_triggered, ..."""
+    kind = context["dag_run"].run_type
+    return str(getattr(kind, "value", kind))
+
+
 def partitions_of(context: Context) -> list[str]:
     """The partitions a run processes, oldest first.
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlops.operators.base import ModelOperator
+from mlops.operators.base import ModelOperator, logical_day
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -15,15 +15,18 @@ if TYPE_CHECKING:
 class RollbackOperator(ModelOperator):
     """Point ``champion`` at ``target_version`` (param; default: the champion before the current one).
 
-    Refuses a version that does not exist or never cleared the promotion floor. Fires the
-    ``<pipeline>.champion`` outlet with the move.
+    Refuses a version that does not exist or never cleared the promotion floor. The move takes
+    effect as of the run's logical day. Fires the ``<pipeline>.champion`` outlet with the move.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.clock import ORDER
         from mlops.registry import (
             CHAMPION,
+            ChampionChanged,
             Move,
             PromotionRefused,
+            Superseded,
             alias_version,
             move_champion,
             rollback_target,
@@ -47,10 +50,15 @@ class RollbackOperator(ModelOperator):
             reason=reason,
             airflow_run_id=context["run_id"],
             metrics={},
+            effective_day=logical_day(context),
+            order=ORDER["rollback"],
             kind="rollback",
         )
-        move_champion(client, move, expected=current)
-        self.mlflow_url = f"{self.mlflow.tracking_uri}/#/models/{name}/versions/{target}"
+        try:
+            move_champion(client, move, expected=current)
+        except (ChampionChanged, Superseded) as exc:
+            raise AirflowFailException(str(exc)) from None
+        self.mlflow_url = self.mlflow.version_url(name, target)
         extra = {"version": target, "previous": current, "reason": reason, "run_id": context["run_id"]}
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = extra

@@ -1,4 +1,4 @@
-"""Score operator: the champion (or a named version) scores each partition the run carries."""
+"""Score operator: each partition the run carries, scored by the champion as of its day (or a named version)."""
 
 from __future__ import annotations
 
@@ -13,30 +13,32 @@ if TYPE_CHECKING:
 
 
 class ScorePartitionsOperator(ModelOperator):
-    """Write ``predictions/ds=...`` for every partition of the run with one model version.
+    """Write ``predictions/ds=...`` for every partition of the run.
 
-    The version is resolved once per run: the ``model_version`` param, else the current champion
-    (rescoring history uses today's champion unless a version is named). No champion yet: skipped.
-    Rows scored, rows per second and the version are logged as metrics of an MLflow run
-    (``mlops.role=scoring``) tagged with the Airflow run.
+    Each day is scored by the ``model_version`` param when given, else by the champion as of that
+    day (rescoring history gives what production scored then). Days with no champion as of them are
+    skipped with a log line; a run with none at all is skipped. Rows scored, rows per second and the
+    versions are logged as metrics of an MLflow run (``mlops.role=scoring``) tagged with the run.
     """
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from mlops.cost import CostMeter
         from mlops.lake import PartitionMissing
-        from mlops.registry import CHAMPION, alias_version
+        from mlops.registry import champion_on, history
         from mlops.scoring import SchemaMismatch, load_model, score_partition
 
-        name, client = self.pipeline.name, self.mlflow.client
+        name = self.pipeline.name
         requested = context["params"].get("model_version")
-        version = str(requested) if requested is not None else alias_version(client, name, CHAMPION)
-        if version is None:
-            raise AirflowSkipException(f"{name}: no champion yet, nothing to score with (train first)")
-        model = load_model(self.mlflow.tracking_uri, name, version)
+        moves = [] if requested is not None else history(self.mlflow.client, name)
         lake = self.lake_hook().storage
         results = []
         with CostMeter() as meter:
             for ds in partitions_of(context):
+                version = str(requested) if requested is not None else champion_on(moves, ds)
+                if version is None:
+                    self.log.info("%s %s: no champion as of this day, nothing to score with", name, ds)
+                    continue
+                model = load_model(self.mlflow.tracking_uri, name, version)
                 try:
                     scored = score_partition(
                         lake, self.pipeline, ds, model, version=version, airflow_run_id=context["run_id"]
@@ -58,42 +60,28 @@ class ScorePartitionsOperator(ModelOperator):
                 results.append(
                     {
                         "ds": ds,
+                        "version": version,
                         "rows": scored.rows,
                         "rows_per_second": scored.rows_per_second,
                         "path": scored.path,
                     }
                 )
-        self._record(context, version, results, meter.metrics())
-        return results
-
-    def _record(
-        self, context: Context, version: str, results: list[dict[str, Any]], cost: dict[str, float]
-    ) -> None:
-        from mlops.experiment import experiment_id
-
-        client = self.mlflow.client
-        ti = context["ti"]
-        run = client.create_run(
-            experiment_id(client, self.pipeline.name),
-            run_name=f"score {context['run_id']}",
-            tags={
-                "mlops.role": "scoring",
-                "airflow.dag_id": ti.dag_id,
-                "airflow.run_id": context["run_id"],
-                "airflow.try_number": str(ti.try_number),
-                "model_version": version,
-                "partitions": ",".join(r["ds"] for r in results),
+        if not results:
+            raise AirflowSkipException(
+                f"{name}: no champion yet for these days, nothing to score with (train first)"
+            )
+        versions = sorted({r["version"] for r in results}, key=int)
+        self.mlflow_url = self.mlflow.record_run(
+            name,
+            context,
+            name=f"score {context['run_id']}",
+            role="scoring",
+            tags={"model_version": ",".join(versions), "partitions": ",".join(r["ds"] for r in results)},
+            metrics={
+                "rows_scored": sum(r["rows"] for r in results),
+                "model_version": float(versions[-1]),
+                **meter.metrics(),
+                "rows_per_second": min(r["rows_per_second"] for r in results),
             },
         )
-        rows = sum(r["rows"] for r in results)
-        for key, value in {
-            "rows_scored": rows,
-            "model_version": float(version),
-            **cost,
-            "rows_per_second": min(r["rows_per_second"] for r in results),
-        }.items():
-            client.log_metric(run.info.run_id, key, float(value))
-        client.set_terminated(run.info.run_id)
-        self.mlflow_url = (
-            f"{self.mlflow.tracking_uri}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
-        )
+        return results

@@ -6,70 +6,64 @@ import datetime as dt
 import os
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mlops.operators.base import ModelOperator
+from mlops.operators.base import ModelOperator, run_type
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from mlops.config import Pipeline
+    from mlops.plan import TrainingPlan, Trigger
 
-def trigger_of(context: Context) -> dict[str, Any]:
+PLAN_KEY = "plan"
+
+
+def trigger_of(context: Context) -> Trigger:
     """Why this run trains and on which window: drift (with its payload), schedule, backfill or manual.
 
     A drift-triggered run trains on the window ending at the drifted day; any other run on the window
     ending the day before its logical date (that day's partition is the last one complete).
     """
-    run = context["dag_run"]
-    run_type = str(getattr(run.run_type, "value", run.run_type))
+    from mlops.plan import Trigger
+
     drift = [e for events in (context.get("triggering_asset_events") or {}).values() for e in events]
     if drift:
         payload = dict(drift[-1].extra or {})
-        return {"kind": "drift", "as_of": payload["ds"], "payload": payload, "backfill": False}
-    logical = context.get("logical_date") or run.run_after
+        return Trigger(kind="drift", as_of=str(payload["ds"]), payload=payload)
+    logical = context.get("logical_date") or context["dag_run"].run_after
     as_of = (logical.astimezone(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
     reason = (context["params"].get("reason") or "").strip()
-    kind = {"backfill": "backfill", "manual": "manual"}.get(run_type, "schedule")
-    return {
-        "kind": kind,
-        "as_of": as_of,
-        "payload": {"reason": reason} if reason else {},
-        "backfill": kind == "backfill",
-    }
+    kind = {"backfill": "backfill", "manual": "manual"}.get(run_type(context), "schedule")
+    return Trigger(kind=kind, as_of=as_of, payload={"reason": reason} if reason else {})
 
 
-def window_days(pipeline: Any, context: Context) -> int:
+def window_length(pipeline: Pipeline, context: Context) -> int:
     return int(context["params"].get("window_days") or pipeline.training.window_days)
 
 
-class WaitForWindowSensor(ModelOperator, BaseSensorOperator):
-    """Wait (reschedule mode) while the window's last day is still being ingested."""
+def plan_of(context: Context) -> TrainingPlan:
+    """The run's plan, pushed once by ``prepare``."""
+    from mlops.plan import TrainingPlan
 
-    def __init__(self, *, pipeline: str, **kwargs: Any) -> None:
-        kwargs.setdefault("mode", "reschedule")
-        super().__init__(pipeline=pipeline, **kwargs)
-
-    def poke(self, context: Context) -> bool:
-        from mlops.window import day_state
-
-        as_of = trigger_of(context)["as_of"]
-        state = day_state(self.lake_hook().storage, self.pipeline.name, as_of)
-        self.log.info("last day of the window %s: %s", as_of, state)
-        return state != "pending"
+    data = context["ti"].xcom_pull(task_ids="prepare", key=PLAN_KEY)
+    if not data:
+        raise AirflowFailException("no training plan from prepare in this run")
+    return TrainingPlan.from_dict(data)
 
 
 class PrepareTrainingOperator(ModelOperator):
     """Scan the window, open the parent MLflow run, and lay out the trials.
 
-    Returns the trials, mapped over by ``train_trial``; each carries the run's facts (``prepared``),
-    which travel on through the chain's return values.
+    Pushes the run's ``TrainingPlan`` once (XCom key ``plan``) and returns the trials, mapped over by
+    ``train_trial``: each is only its index, its hyperparameters and the device asked for.
     """
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from mlops.experiment import experiment_id, lineage_of, parent_run
-        from mlops.registry import CHAMPION, alias_version
-        from mlops.training import select_device, trial_params
+        from mlops.plan import TrainingPlan
+        from mlops.registry import champion_as_of
+        from mlops.training import trial_params
         from mlops.window import WindowTooSmall, scan
 
         trigger = trigger_of(context)
@@ -77,8 +71,8 @@ class PrepareTrainingOperator(ModelOperator):
         window = scan(
             lake.storage,
             self.pipeline,
-            dt.date.fromisoformat(trigger["as_of"]),
-            window_days(self.pipeline, context),
+            dt.date.fromisoformat(trigger.as_of),
+            window_length(self.pipeline, context),
         )
         try:
             window.check(self.pipeline)
@@ -93,46 +87,41 @@ class PrepareTrainingOperator(ModelOperator):
             }
         )
         n_trials = int(params.get("n_trials") or self.pipeline.training.n_trials)
-        device = select_device(params.get("device") or self.pipeline.training.device)
-        self.log.info("training on %s: %s", device.device, device.reason)
         client = self.mlflow.client
         lineage = lineage_of(lake.uri, self.pipeline, window.ready, window.failed)
         tags = {
-            **self.run_tags(context),
-            "trigger": trigger["kind"],
-            "trigger.payload": _json(trigger["payload"]),
+            **self.mlflow.run_tags(context),
+            "trigger": trigger.kind,
+            "trigger.payload": _json(trigger.payload),
             "window.as_of": window.as_of,
             "window.partitions": lineage["partitions"],
             "window.skipped_failed": lineage["skipped_failed"],
         }
         parent = parent_run(client, experiment_id(client, self.pipeline.name), context["run_id"], tags)
-        self.mlflow_url = f"{self.mlflow.tracking_uri}/#/experiments/{client.get_run(parent).info.experiment_id}/runs/{parent}"
-        prepared = {
-            "trigger": trigger,
-            "as_of": window.as_of,
-            "ready": window.ready,
-            "failed": window.failed,
-            "parent_run_id": parent,
-            "champion_at_start": alias_version(client, self.pipeline.name, CHAMPION),
-            "lineage": lineage,
-            "tags": tags,
-        }
+        self.mlflow_url = self.mlflow.run_url(parent)
+        champion = champion_as_of(client, self.pipeline.name, trigger.effective_day)
+        self.log.info(
+            "%s run as of %s (effective %s): champion then is %s",
+            trigger.kind,
+            trigger.as_of,
+            trigger.effective_day,
+            champion or "none",
+        )
+        plan = TrainingPlan(
+            trigger=trigger,
+            ready=window.ready,
+            failed=window.failed,
+            parent_run_id=parent,
+            champion_at_start=champion,
+            lineage=lineage,
+            tags=tags,
+        )
+        context["ti"].xcom_push(key=PLAN_KEY, value=plan.to_dict())
+        device = params.get("device") or self.pipeline.training.device
         return [
-            {"trial": i, "params": p.model_dump(), "device": device.device, "prepared": prepared}
+            {"trial": i, "params": p.model_dump(), "device": device}
             for i, p in enumerate(trial_params(base, n_trials, self.pipeline.training.seed))
         ]
-
-    def run_tags(self, context: Context) -> dict[str, str]:
-        ti = context["ti"]
-        logical = context.get("logical_date")
-        return {
-            "airflow.dag_id": ti.dag_id,
-            "airflow.run_id": context["run_id"],
-            "airflow.task_id": ti.task_id,
-            "airflow.try_number": str(ti.try_number),
-            "airflow.logical_date": logical.isoformat() if logical else "none",
-            **({"git.commit": os.environ["MLOPS_GIT_COMMIT"]} if os.environ.get("MLOPS_GIT_COMMIT") else {}),
-        }
 
 
 def _json(value: Any) -> str:
@@ -142,7 +131,11 @@ def _json(value: Any) -> str:
 
 
 class TrainTrialOperator(ModelOperator):
-    """Train one candidate (``trial``, mapped) as a nested MLflow run of the parent run."""
+    """Train one candidate (``trial``, mapped) as a nested MLflow run of the parent run.
+
+    The device is resolved here, on the worker that trains (the GPU worker when ``training.queue``
+    routes the trials there), and recorded on the trial's run with the reason.
+    """
 
     template_fields = (*ModelOperator.template_fields, "trial")
 
@@ -153,16 +146,19 @@ class TrainTrialOperator(ModelOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.config import TrainingParams
         from mlops.experiment import train_trial
+        from mlops.training import select_device
         from mlops.window import load_frames
 
-        trial = self.trial
-        prepared = trial["prepared"]
-        frames = load_frames(self.lake_hook().storage, self.pipeline, prepared["ready"])
+        plan = plan_of(context)
+        device = select_device(self.trial["device"])
+        self.log.info("training on %s: %s", device.device, device.reason)
+        frames = load_frames(self.lake_hook().storage, self.pipeline, plan.ready)
         yaml_text = (self.settings.pipelines_dir / f"{self.pipeline.name}.yaml").read_text()
         tags = {
-            **prepared["tags"],
-            "airflow.task_id": context["ti"].task_id,
-            "airflow.try_number": str(context["ti"].try_number),
+            **plan.tags,
+            **self.mlflow.run_tags(context),
+            "device": device.device,
+            "device.reason": device.reason,
         }
         result = train_trial(
             self.mlflow.client,
@@ -170,21 +166,24 @@ class TrainTrialOperator(ModelOperator):
             pipeline=self.pipeline,
             pipeline_yaml=yaml_text,
             frames=frames,
-            params=TrainingParams(**trial["params"]),
-            trial=trial["trial"],
-            device=trial["device"],
-            parent_run_id=prepared["parent_run_id"],
+            params=TrainingParams(**self.trial["params"]),
+            trial=self.trial["trial"],
+            device=device.device,
+            parent_run_id=plan.parent_run_id,
             tags=tags,
-            lineage=prepared["lineage"],
+            lineage=plan.lineage,
             nthread=len(os.sched_getaffinity(0)),
             progress=self.log.info,
         )
-        self.mlflow_url = f"{self.mlflow.tracking_uri}/#/runs/{result['run_id']}"
-        return {**result, "prepared": prepared}
+        self.mlflow_url = self.mlflow.run_url(result["run_id"])
+        return result
 
 
 class RegisterChallengerOperator(ModelOperator):
-    """Register the best trial (on validation) as a new version with alias ``challenger``; idempotent."""
+    """Register the best trial (on validation) as a new version with alias ``challenger``; idempotent.
+
+    The version records the days it was fitted on and its holdout, which the gate's leak guard reads.
+    """
 
     template_fields = (*ModelOperator.template_fields, "trials")
 
@@ -194,10 +193,11 @@ class RegisterChallengerOperator(ModelOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.experiment import best_trial
-        from mlops.registry import register_version
+        from mlops.registry import register_version, window_tags
 
+        plan = plan_of(context)
         best = best_trial(list(self.trials), self.pipeline.promotion.primary_metric)
-        prepared = best["prepared"]
+        trained, holdout = plan.split(self.pipeline.training.holdout_days)
         version = register_version(
             self.mlflow.client,
             self.pipeline.name,
@@ -206,26 +206,24 @@ class RegisterChallengerOperator(ModelOperator):
             model_id=best["model_id"],
             airflow_run_id=context["run_id"],
             tags={
-                "window.partitions": prepared["lineage"]["partitions"],
-                "trigger": prepared["trigger"]["kind"],
+                "window.partitions": plan.lineage["partitions"],
+                "trigger": plan.trigger.kind,
+                **window_tags(plan.as_of, trained, holdout),
             },
         )
         self.log.info(
             "registered %s version %s from trial %s", self.pipeline.name, version.version, best["trial"]
         )
-        self.mlflow_url = (
-            f"{self.mlflow.tracking_uri}/#/models/{self.pipeline.name}/versions/{version.version}"
-        )
-        return {
-            "version": version.version,
-            "run_id": best["run_id"],
-            "trial": best["trial"],
-            "prepared": prepared,
-        }
+        self.mlflow_url = self.mlflow.version_url(self.pipeline.name, version.version)
+        return {"version": version.version, "run_id": best["run_id"], "trial": best["trial"]}
 
 
 class PromotionGateOperator(ModelOperator):
-    """Score challenger and champion on the same holdout and decide; records the decision on the version."""
+    """Score challenger and the champion as of the run's day on the same holdout, and decide.
+
+    Refuses a comparison on holdout days either model was trained on. Records the decision on the
+    version; a backfill run only records what it would have done.
+    """
 
     template_fields = (*ModelOperator.template_fields, "challenger")
 
@@ -237,49 +235,50 @@ class PromotionGateOperator(ModelOperator):
         import pandas as pd
 
         from mlops.experiment import holdout_metrics
-        from mlops.promotion import clears_floor, decide
+        from mlops.promotion import GateDecision, decide, holdout_leak
+        from mlops.registry import record_gate, trained_span
         from mlops.window import load_frames
 
-        cfg, name = self.pipeline.promotion, self.pipeline.name
-        client = self.mlflow.client
-        prepared = self.challenger["prepared"]
-        holdout_days = prepared["ready"][-self.pipeline.training.holdout_days :]
+        cfg, name, client = self.pipeline.promotion, self.pipeline.name, self.mlflow.client
+        plan = plan_of(context)
+        trained, holdout_days = plan.split(self.pipeline.training.holdout_days)
+        version, champion_version = str(self.challenger["version"]), plan.champion_at_start
+        self.mlflow_url = self.mlflow.version_url(name, version)
+        spans = {"the challenger": (trained[0], trained[-1]) if trained else None}
+        if champion_version:
+            spans[f"champion version {champion_version}"] = trained_span(
+                client, name, champion_version, self.pipeline.training.holdout_days
+            )
+        leak = holdout_leak(holdout_days, spans)
         holdout = pd.concat(
             load_frames(self.lake_hook().storage, self.pipeline, holdout_days, whole_window=False).values(),
             ignore_index=True,
         )
-        version = self.challenger["version"]
         challenger = holdout_metrics(f"models:/{name}/{version}", self.pipeline, holdout)
-        champion_version = prepared["champion_at_start"]
-        champion = (
-            holdout_metrics(f"models:/{name}/{champion_version}", self.pipeline, holdout)
-            if champion_version
-            else None
+        champion = None
+        if champion_version and not leak:
+            champion = holdout_metrics(f"models:/{name}/{champion_version}", self.pipeline, holdout)
+        decision = GateDecision.of(
+            decide(challenger, champion, cfg, force=bool(context["params"].get("force_promote"))),
+            version=version,
+            champion_version=champion_version,
+            challenger=challenger,
+            champion=champion,
+            leak=leak,
+            backfill=plan.trigger.backfill and not cfg.allow_backfill_promotion,
         )
-        decision = decide(challenger, champion, cfg, force=bool(context["params"].get("force_promote")))
-        cleared = clears_floor(cfg.primary_metric, challenger[cfg.primary_metric], cfg.floor)
-        client.set_model_version_tag(name, version, "gate.cleared_floor", str(cleared).lower())
-        client.set_model_version_tag(name, version, "gate.decision", decision.reason[:4000])
+        record_gate(client, name, decision, floor=cfg.floor, metric=cfg.primary_metric)
         self.log.info("gate: %s", decision.reason)
-        self.mlflow_url = f"{self.mlflow.tracking_uri}/#/models/{name}/versions/{version}"
-        blocked = decision.promote and prepared["trigger"]["backfill"] and not cfg.allow_backfill_promotion
-        if blocked:
+        if decision.would_promote and not decision.promote:
             self.log.info("backfill run: would promote version %s; champion stays as it is", version)
-            client.set_model_version_tag(name, version, "gate.backfill_would_promote", "true")
-        return {
-            "version": version,
-            "promote": decision.promote and not blocked,
-            "reason": decision.reason,
-            "challenger": challenger,
-            "champion": champion,
-            "champion_version": champion_version,
-        }
+        return decision.to_dict()
 
 
 class PromoteOperator(ModelOperator):
     """Move ``champion`` to the challenger by compare-and-set, audited; skipped when the gate says no.
 
-    Its outlet ``<pipeline>.champion`` fires only on a move (a skipped task emits no event).
+    The move takes effect as of the run's effective day. Skipped, alias untouched, when a decision
+    later in the logical order already holds. Its outlet ``<pipeline>.champion`` fires only on a move.
     """
 
     template_fields = (*ModelOperator.template_fields, "decision")
@@ -289,23 +288,27 @@ class PromoteOperator(ModelOperator):
         self.decision = decision
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from mlops.promotion import GateDecision
+        from mlops.registry import ChampionChanged, Move, Superseded, move_champion
 
-        from mlops.registry import ChampionChanged, Move, move_champion
-
-        decision = self.decision
-        if not decision["promote"]:
-            raise AirflowSkipException(f"not promoted: {decision['reason']}")
+        decision = GateDecision.from_dict(self.decision)
+        if not decision.promote:
+            raise AirflowSkipException(f"not promoted: {decision.reason}")
+        trigger = plan_of(context).trigger
         move = Move(
             model=self.pipeline.name,
-            version=decision["version"],
-            previous=decision["champion_version"],
-            reason=decision["reason"],
+            version=decision.version,
+            previous=decision.champion_version,
+            reason=decision.reason,
             airflow_run_id=context["run_id"],
-            metrics={"challenger": decision["challenger"], "champion": decision["champion"]},
+            metrics={"challenger": decision.challenger, "champion": decision.champion},
+            effective_day=trigger.effective_day,
+            order=trigger.order,
         )
         try:
-            move_champion(self.mlflow.client, move, expected=decision["champion_version"])
+            move_champion(self.mlflow.client, move, expected=decision.champion_version)
+        except Superseded as exc:
+            raise AirflowSkipException(str(exc)) from None
         except ChampionChanged as exc:
             raise AirflowFailException(str(exc)) from None
         extra = {
@@ -313,8 +316,53 @@ class PromoteOperator(ModelOperator):
             "previous": move.previous,
             "reason": move.reason,
             "run_id": context["run_id"],
+            "effective_day": move.effective_day,
         }
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = extra
-        self.log.info("champion is now version %s (was %s)", move.version, move.previous)
+        self.log.info(
+            "champion is now version %s (was %s) as of %s", move.version, move.previous, move.effective_day
+        )
         return extra
+
+
+class RecordTrainingOperator(ModelOperator):
+    """Write the run's ``TrainingRecord`` to the lake, whatever happened upstream (all_done).
+
+    Later stages of the logical clock wait for this record (``mlops.clock``): a run that failed is
+    over too, and says where it failed.
+    """
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.clock import TrainingRecord, write_record
+        from mlops.promotion import GateDecision
+
+        trigger = trigger_of(context)
+        ti = context["ti"]
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]]).get(context["run_id"], {})
+        failed = sorted(t for t, state in states.items() if state in ("failed", "upstream_failed"))
+        gate = ti.xcom_pull(task_ids="gate")
+        decision = GateDecision.from_dict(gate) if gate else None
+        if failed:
+            outcome, reason = "failed", f"failed in {', '.join(failed)}"
+        elif decision is None:
+            outcome, reason = "failed", "no gate decision"
+        elif states.get("promote") == "success":
+            outcome, reason = "promoted", decision.reason
+        elif decision.promote:
+            outcome, reason = "superseded", "a decision later in the logical order already holds"
+        else:
+            outcome, reason = "not_promoted", decision.reason
+        record = TrainingRecord(
+            as_of=trigger.as_of,
+            kind=trigger.kind,
+            outcome=outcome,
+            airflow_run_id=context["run_id"],
+            version=decision.version if decision else None,
+            champion_version=decision.champion_version if decision else None,
+            reason=reason,
+            metrics={"challenger": decision.challenger, "champion": decision.champion} if decision else None,
+        )
+        write_record(self.lake_hook().storage, self.pipeline.name, record)
+        self.log.info("%s run as of %s: %s (%s)", trigger.kind, trigger.as_of, outcome, reason)
+        return record.to_dict()

@@ -1,0 +1,100 @@
+"""The monitor stage for one partition: drift of day ``ds`` against the champion as of ``ds``.
+
+``monitor_partition`` reads the day's validated rows, scores them with the champion, builds the
+report (``monitoring.monitor_day``) with the verdicts of the days before, applies the retraining
+policy as of the day, and commits the report to ``reports/ds=.../drift/``. The operator only turns
+the outcome into Airflow (logs, the MLflow run, the drift event). Pure Python over ``Storage``.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops.drift_reports import earlier_reports, fired, write_report
+from mlops.lake import PartitionMissing, Storage, partition_dir, read_partition
+
+if TYPE_CHECKING:
+    from mlops.config import Pipeline
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The model a day is monitored against, with what it was shown to do at training time."""
+
+    version: str
+    model: Any  # a pyfunc model: ``predict(frame)``
+    profile: dict[str, Any]
+    reference_auc: float | None
+    triggers: list[str]  # days whose drift this champion already triggered a retrain for
+
+
+@dataclass(frozen=True)
+class MonitorOutcome:
+    """One day's result: ``status`` is the verdict's, or ``no_partition``."""
+
+    ds: str
+    status: str
+    champion_version: str | None
+    fire: bool
+    reason: str
+    report: dict[str, Any] | None = None
+    page: str | None = None
+    event: dict[str, Any] | None = None  # the drift event's extra when ``fire``
+
+
+def monitor_partition(
+    lake: Storage, pipeline: Pipeline, ds: str, champion: Champion, *, backfill: bool
+) -> MonitorOutcome:
+    """Monitor day ``ds`` against ``champion`` and commit its report; nothing is written without data."""
+    import pandas as pd
+
+    from mlops.model import model_input
+    from mlops.monitoring import current_features, drift_event_extra, monitor_day, render_html, should_trigger
+
+    name, cfg = pipeline.name, pipeline.drift
+    try:
+        files = read_partition(lake, partition_dir(name, "validated", ds))
+    except PartitionMissing:
+        return MonitorOutcome(ds, "no_partition", champion.version, False, "no validated partition")
+    frame = pd.concat([pd.read_parquet(io.BytesIO(b)) for b in files.values()], ignore_index=True)
+    scores = champion.model.predict(model_input(frame, pipeline))
+    lookback = max(cfg.persistence.window, cfg.retrain_cooldown_days, 14)
+    reports = earlier_reports(lake, name, ds, lookback)
+    before = [r for r in reports if r["ds"] < ds]
+    report = monitor_day(
+        pipeline=pipeline,
+        ds=ds,
+        frame=frame,
+        profile=champion.profile,
+        scores=scores,
+        champion_version=champion.version,
+        reference_auc=champion.reference_auc,
+        history=before,
+    )
+    triggered = [r["ds"] for r in reports if fired(r)]
+    fire, why = should_trigger(
+        report,
+        last_drift_trigger=triggered[-1] if triggered else None,
+        cooldown_days=cfg.retrain_cooldown_days,
+        backfill=backfill,
+        allow_backfill_trigger=cfg.allow_backfill_trigger,
+        champion_triggers=[d for d in champion.triggers if d < ds],
+        max_triggers_per_champion=cfg.max_triggers_per_champion,
+    )
+    report["trigger"] = {"fire": fire, "reason": why}
+    page = render_html(
+        report, profile=champion.profile, frame_features=current_features(frame, pipeline), trend=before
+    )
+    write_report(lake, name, report, page)
+    return MonitorOutcome(
+        ds=ds,
+        status=str(report["verdict"].get("status")),
+        champion_version=champion.version,
+        fire=fire,
+        reason=why,
+        report=report,
+        page=page,
+        event=drift_event_extra(report, why) if fire else None,
+    )
