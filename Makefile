@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-.PHONY: help install run stop status test test-distributed lint format bench demo-data suites clean serve compose-check
+.PHONY: help install run stop status test test-distributed test-replay replay-report lint format bench demo-data suites clean serve compose-check
 
 help:
-	@echo "make run | stop | status | serve | test | test-distributed | bench | install | demo-data | suites | lint | clean | compose-check"
+	@echo "make run | stop | status | serve | test | test-distributed | test-replay | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
 
 # The venv is rebuilt only when a requirements or constraints file changed since the last install.
 install: $(STAMP)
@@ -55,6 +55,14 @@ test: install
 # installs redis-server/PostgreSQL with apt-get when missing. See README, "Natively, without Docker".
 test-distributed: install
 	$(BIN)/python -m pytest -q tests/distributed $(PYTEST_ARGS)
+
+# Two replays of a short history on the embedded stack, at two speeds: byte-identical outcome tables.
+test-replay: install
+	$(BIN)/python -m pytest -q -s tests/replay $(PYTEST_ARGS)
+
+# The per-day outcome table of the embedded stack's replay (champion, predictions, verdicts, trains).
+replay-report: install
+	@$(ENV) $(BIN)/python -m mlops.report replay $(if $(PIPELINE),--pipeline $(PIPELINE))
 
 bench: install
 	$(ENV) $(BIN)/python -m bench.run

@@ -16,6 +16,7 @@ import pytest
 
 from mlops import scenario
 from mlops.config import load_pipeline
+from mlops.drift_reports import read_report
 from mlops.ingestion import gate, land
 from mlops.lake import LocalStorage
 from mlops.validation import load_suite
@@ -74,7 +75,8 @@ def client(mlflow_server: str):
     return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
 
 
-def run(dag, day: str = "2026-01-10", **conf):
+def run(dag, day: str = "2026-01-08", **conf):
+    """A manual train run as of ``day``: trains through the day before, takes effect on ``day``."""
     logical = dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC)
     return dag.test(logical_date=logical, run_conf={"n_trials": 2, **conf})
 
@@ -151,7 +153,7 @@ def test_first_run_trains_registers_and_promotes(dags, client) -> None:
     assert champion_events()[-1]["version"] == version.version
 
 
-DAGS_WINDOW = DAYS  # the window ending 2026-01-09 holds every ingested day
+DAGS_WINDOW = DAYS[:7]  # the window ending 2026-01-07, the day before the run's logical date
 
 
 def test_an_equal_challenger_is_not_promoted(dags, client) -> None:
@@ -169,21 +171,48 @@ def test_an_equal_challenger_is_not_promoted(dags, client) -> None:
     )
 
 
+def gate_context(plan, **params) -> dict:
+    from types import SimpleNamespace
+
+    ti = SimpleNamespace(
+        xcom_pull=lambda task_ids, key=None: plan.to_dict() if task_ids == "prepare" else None
+    )
+    return {"params": params, "run_id": "test__gate", "ti": ti}
+
+
 def test_a_backfill_run_never_moves_the_champion(dags, client) -> None:
     from mlops.operators.train import PromotionGateOperator
+    from mlops.plan import TrainingPlan, Trigger
 
     challenger = client.get_model_version_by_alias("churn", "challenger").version
-    prepared = {
-        "ready": DAYS,
-        "champion_at_start": champion(client),
-        "trigger": {"kind": "backfill", "backfill": True, "as_of": DAYS[-1], "payload": {}},
-    }
-    operator = PromotionGateOperator(
-        task_id="gate", pipeline="churn", challenger={"version": challenger, "prepared": prepared}
-    )
-    decision = operator.execute({"params": {"force_promote": True}, "run_id": "backfill__x"})
-    assert decision["promote"] is False
+    plan = TrainingPlan(Trigger("backfill", DAYS[-1]), DAYS, [], "parent", champion(client), {}, {})
+    operator = PromotionGateOperator(task_id="gate", pipeline="churn", challenger={"version": challenger})
+    decision = operator.execute(gate_context(plan, force_promote=True))
+    assert decision["promote"] is False and decision["would_promote"] is True
     assert client.get_model_version("churn", challenger).tags["gate.backfill_would_promote"] == "true"
+
+
+def test_the_gate_refuses_to_compare_on_days_the_champion_trained_on(dags, client) -> None:
+    from mlops.operators.train import PromotionGateOperator
+    from mlops.plan import TrainingPlan, Trigger
+
+    # A run as of 01-06 holds out 01-04 .. 01-06; the champion (window 01-01 .. 01-07, holdout
+    # 01-05 .. 01-07) was fitted on 01-01 .. 01-04.
+    challenger = client.get_model_version_by_alias("churn", "challenger").version
+    plan = TrainingPlan(Trigger("schedule", "2026-01-06"), DAYS[:6], [], "parent", champion(client), {}, {})
+    operator = PromotionGateOperator(task_id="gate", pipeline="churn", challenger={"version": challenger})
+    decision = operator.execute(gate_context(plan, force_promote=True))
+    assert decision["promote"] is False and decision["champion"] is None
+    assert decision["reason"].startswith("refused: the holdout days 2026-01-04 are days champion version")
+    assert client.get_model_version("churn", challenger).tags["gate.decision"] == decision["reason"]
+
+
+def test_a_train_run_records_its_decision_in_the_lake(dags, lake) -> None:
+    from mlops.clock import read_record
+
+    record = read_record(lake, "churn", "2026-01-07", "manual")
+    assert record is not None and record.outcome in ("promoted", "not_promoted")
+    assert record.effective_day == "2026-01-08" and record.version
 
 
 def test_forced_promotion_then_rollback(dags, client) -> None:
@@ -221,8 +250,11 @@ def test_scoring_writes_predictions_naming_the_champion(dags, client, lake) -> N
 
     from mlops.lake import read_manifest
     from mlops.model import model_input
+    from mlops.registry import champion_as_of
 
-    version = champion(client)
+    # Scored by the champion as of the days, not the alias now (a rollback effective today).
+    version = champion_as_of(client, "churn", "2026-01-08")
+    assert version == champion_as_of(client, "churn", "2026-01-09") and version != champion(client)
     dag_run = dags["churn_score"].test(run_conf={"start_ds": "2026-01-08", "end_ds": "2026-01-09"})
     assert str(dag_run.state) == "success", states(dag_run)
     pipeline = load_pipeline(ROOT / "include/pipelines/churn.yaml")
@@ -275,8 +307,8 @@ def drift_events() -> list[dict]:
 
 
 def drift_report(lake, ds: str) -> dict:
+    from mlops.drift_reports import report_dir
     from mlops.lake import read_partition
-    from mlops.operators.monitor import report_dir
 
     files = read_partition(lake, report_dir("churn", ds))
     assert b"data:image/png;base64," in files["drift.html"]
@@ -287,7 +319,8 @@ def test_monitoring_stable_days_raises_nothing(dags, lake) -> None:
     dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-01-07", "end_ds": "2026-01-09"})
     assert str(dag_run.state) == "success", states(dag_run)
     assert states(dag_run)["emit_drift[-1]"] == "skipped"
-    for ds in ("2026-01-07", "2026-01-08", "2026-01-09"):
+    assert read_report(lake, "churn", "2026-01-07") is None, "no champion as of 01-07"
+    for ds in ("2026-01-08", "2026-01-09"):
         report = drift_report(lake, ds)
         assert report["verdict"]["day_drift"] is False and report["trigger"]["fire"] is False
     assert drift_events() == []
@@ -296,11 +329,15 @@ def test_monitoring_stable_days_raises_nothing(dags, lake) -> None:
 def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake, client) -> None:
     dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-03-01", "end_ds": "2026-03-03"})
     assert str(dag_run.state) == "success", states(dag_run)
-    reports = [drift_report(lake, ds) for ds in ("2026-03-01", "2026-03-02", "2026-03-03")]
+    reports = [
+        r for ds in ("2026-03-01", "2026-03-02", "2026-03-03") if (r := read_report(lake, "churn", ds))
+    ]
     assert reports[0]["verdict"]["day_drift"] is True
     assert "monthly_charges" in [f["feature"] for f in reports[0]["drifted_features"]]
     fired = [r["ds"] for r in reports if r["trigger"]["fire"]]
     assert len(fired) == 1 and fired[0] <= "2026-03-03", "one shift, one trigger"
+    # The run stops at the day that fires: the retrain decides the champion of the days after it.
+    assert reports[-1]["ds"] == fired[0]
     [event] = drift_events()
     assert event["ds"] == fired[0] and "monthly_charges" in event["features"]
     assert {"ds", "champion_version", "features", "reason"} <= set(event)
@@ -308,7 +345,8 @@ def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake, client) -> Non
     dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-03-04", "end_ds": "2026-03-04"})
     assert str(dag_run.state) == "success", states(dag_run)
     later = drift_report(lake, "2026-03-04")
-    assert later["trigger"]["fire"] is False and "cooldown" in later["trigger"]["reason"]
+    assert later["trigger"]["fire"] is False
+    assert "cooldown" in later["trigger"]["reason"] or "already triggered" in later["trigger"]["reason"]
     assert len(drift_events()) == 1
 
     # The champion's version records what it triggered: later monitor runs against the same

@@ -83,6 +83,7 @@ def promote(
     kind: str = "promotion",
     run_id: str = "manual__test",
     wait_s: float = 20,
+    effective_day: str = "2026-01-12",
 ) -> None:
     move = Move(
         model=model,
@@ -91,6 +92,8 @@ def promote(
         reason=f"{kind} of version {version}",
         airflow_run_id=run_id,
         metrics=METRICS,
+        effective_day=effective_day,
+        order=2 if kind == "rollback" else 0,
         kind=kind,
     )
     move_champion(client, move, expected=expected, wait_s=wait_s)
@@ -179,6 +182,8 @@ def test_first_promotion_sets_champion_and_records_it(client, model, source_run)
         "previous": "none",
         "reason": f"promotion of version {v1}",
         "airflow_run_id": "scheduled__first",
+        "effective_day": "2026-01-12",
+        "order": "0",
     }
     assert not lock_exists(client, model)
 
@@ -241,7 +246,7 @@ def test_retry_completes_a_move_that_died_before_the_demotion(client, model, sou
     v1, v2 = (add_version(client, model, source_run) for _ in range(2))
     promote(client, model, v1, expected=None)
     # The first attempt wrote v2's record and moved the alias, then died.
-    for key, value in Move(model, v2, v1, "r", "scheduled__c", METRICS).tags().items():
+    for key, value in Move(model, v2, v1, "r", "scheduled__c", METRICS, "2026-01-12").tags().items():
         client.set_model_version_tag(model, v2, key, value)
     client.set_registered_model_alias(model, CHAMPION, v2)
     record = tags_of(client, model, v2)
@@ -360,3 +365,28 @@ def test_rollback_target_without_a_champion_is_refused(client, model, source_run
     add_version(client, model, source_run)
     with pytest.raises(PromotionRefused, match="no champion to roll back"):
         rollback_target(client, model, None)  # versions, but no champion
+
+
+def test_the_champion_as_of_a_day_follows_effective_days_and_a_late_decision_is_superseded(
+    client: mlflow.MlflowClient, model: str, source_run: str
+) -> None:
+    from mlops.registry import Superseded, champion_as_of
+
+    v1, v2, v3 = (add_version(client, model, source_run) for _ in range(3))
+    promote(client, model, v1, expected=None, effective_day="2026-01-12")
+    promote(client, model, v2, expected=v1, effective_day="2026-01-26")
+    assert [
+        champion_as_of(client, model, d) for d in ("2026-01-11", "2026-01-12", "2026-01-25", "2026-01-26")
+    ] == [
+        None,
+        v1,
+        v1,
+        v2,
+    ]
+    # A slow run decided as of 01-19 against v1: v2, effective 01-26, already holds.
+    with pytest.raises(Superseded, match=f"superseded by version {v2} as of 2026-01-26"):
+        promote(client, model, v3, expected=v1, effective_day="2026-01-19")
+    assert alias_version(client, model, CHAMPION) == v2
+    assert tags_of(client, model, v3)["promotion.superseded_by"] == f"version {v2} as of 2026-01-26"
+    assert "promotion.at" not in tags_of(client, model, v3), "not in the audit trail"
+    assert champion_as_of(client, model, "2026-01-20") == v1, "history is never rewritten"

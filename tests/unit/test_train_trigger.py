@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from mlops.operators.train import trigger_of
+from mlops.plan import Trigger
 
 
 def context(run_type: str, *, logical: dt.datetime | None, events=None, reason: str = "") -> dict:
@@ -31,12 +32,12 @@ def test_time_runs_train_on_the_window_ending_the_day_before(
     run_type: str, kind: str, backfill: bool
 ) -> None:
     trigger = trigger_of(context(run_type, logical=MONDAY))
-    assert trigger["as_of"] == "2026-03-08"
-    assert trigger["kind"] == kind and trigger["backfill"] is backfill
+    assert trigger.as_of == "2026-03-08" and trigger.effective_day == "2026-03-09"
+    assert trigger.kind == kind and trigger.backfill is backfill
 
 
 def test_manual_reason_is_recorded() -> None:
-    assert trigger_of(context("manual", logical=MONDAY, reason=" new features "))["payload"] == {
+    assert trigger_of(context("manual", logical=MONDAY, reason=" new features ")).payload == {
         "reason": "new features"
     }
 
@@ -46,4 +47,6 @@ def test_drift_runs_train_on_the_window_ending_at_the_drifted_day() -> None:
     older = SimpleNamespace(extra={"ds": "2026-03-01"})
     events = {"churn.drift": [older, SimpleNamespace(extra=payload)]}
     trigger = trigger_of(context("asset_triggered", logical=None, events=events))
-    assert trigger == {"kind": "drift", "as_of": "2026-03-02", "payload": payload, "backfill": False}
+    assert trigger == Trigger(kind="drift", as_of="2026-03-02", payload=payload)
+    # Trained through the drifted day, it serves from the next, after that day's weekly train.
+    assert trigger.effective_day == "2026-03-03" and trigger.order > Trigger("schedule", "2026-03-02").order

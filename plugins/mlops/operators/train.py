@@ -330,7 +330,8 @@ class RecordTrainingOperator(ModelOperator):
     """Write the run's ``TrainingRecord`` to the lake, whatever happened upstream (all_done).
 
     Later stages of the logical clock wait for this record (``mlops.clock``): a run that failed is
-    over too, and says where it failed.
+    over too, and says where it failed. It fails itself after recording a failure, so the run's
+    state stays failed.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -365,4 +366,7 @@ class RecordTrainingOperator(ModelOperator):
         )
         write_record(self.lake_hook().storage, self.pipeline.name, record)
         self.log.info("%s run as of %s: %s (%s)", trigger.kind, trigger.as_of, outcome, reason)
+        if outcome == "failed":
+            # The last task decides the run's state: a run that failed upstream stays failed.
+            raise AirflowFailException(f"{trigger.kind} run as of {trigger.as_of} {reason} (recorded)")
         return record.to_dict()

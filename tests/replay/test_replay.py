@@ -1,0 +1,200 @@
+"""Replays at two speeds on the embedded stack give byte-identical outcome tables.
+
+Each replay is a whole embedded stack of its own (``scripts/stack.sh`` with its own state folder
+and free ports): `airflow standalone` catches up on a short history of the demo scenario with the
+same events as the full demo (a rejected day, a first champion, a shift, a drift retrain, weekly
+trains around it), driven only by the schedules and the assets. The fast replay runs 8 ingest days
+at once with room for many tasks; the slow one runs one day at a time on two task slots, so the
+trials of a train run queue behind each other. Both end with ``python -m mlops.report replay``.
+
+`make test-replay` runs this (about 25 minutes on two cores); `make test` leaves it out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+START, END = "2026-02-22", "2026-03-10"
+DAYS = 17
+SCENARIO = [
+    "--start", START, "--end", END, "--rows-per-day", "2000", "--shift-start", "2026-03-05",
+    "--corrupt-day", "2026-02-25", "--missing-column-day", "none",
+]  # fmt: skip
+SPEEDS = {
+    "fast": {"max_active_ingest_runs": 8, "AIRFLOW__CORE__PARALLELISM": "8"},
+    "slow": {"max_active_ingest_runs": 1, "AIRFLOW__CORE__PARALLELISM": "2"},
+}
+REPLAY_TIMEOUT_S = int(os.environ.get("REPLAY_TIMEOUT_S", "1800"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pipeline_copy(include: Path, max_active_ingest_runs: int) -> None:
+    """The demo pipeline over the short history, with a window and search sized for it."""
+    for sub in ("pipelines", "gx"):
+        (include / sub).mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((ROOT / "include/pipelines/churn.yaml").read_text())
+    config.update(start_date=START, end_date=END, retries=1, retry_delay_minutes=1)
+    config["source"].update(wait_timeout_minutes=10, poke_interval_seconds=5)
+    config["schedules"].update(
+        max_active_ingest_runs=max_active_ingest_runs, settle_poke_seconds=5, settle_timeout_minutes=40
+    )
+    config["training"].update(
+        window_days=14,
+        validation_days=2,
+        holdout_days=2,
+        min_partitions=5,
+        n_trials=2,
+        wait_timeout_minutes=40,
+    )
+    config["training"]["params"].update(n_estimators=120)
+    (include / "pipelines/churn.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def _stack_env(state: Path, speed: dict) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLOPS_", "MLFLOW_"))}
+    return {
+        **env,
+        "MLOPS_LOCAL_DIR": str(state),
+        "MLOPS_INCLUDE_DIR": str(state / "include"),
+        "AIRFLOW_PORT": str(_free_port()),
+        "MLFLOW_PORT": str(_free_port()),
+        "AIRFLOW__CORE__PARALLELISM": speed["AIRFLOW__CORE__PARALLELISM"],
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": speed["AIRFLOW__CORE__PARALLELISM"],
+        "STACK_START_TIMEOUT": "300",
+    }
+
+
+def _shell(env: dict[str, str], command: str, timeout: float = 600) -> str:
+    done = subprocess.run(
+        ["bash", "-c", f"source scripts/env.sh && {command}"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"{command}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+class Api:
+    """Airflow's REST API v2 with a token from the login endpoint."""
+
+    def __init__(self, port: str) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        body = json.dumps({"username": "admin", "password": "admin"}).encode()
+        request = urllib.request.Request(
+            f"{self.base}/auth/token", body, {"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            self.token = json.load(resp)["access_token"]
+
+    def get(self, path: str) -> dict:
+        request = urllib.request.Request(
+            f"{self.base}{path}", headers={"Authorization": f"Bearer {self.token}"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.load(resp)
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+
+
+def _wait_until_quiet(api: Api, deadline: float) -> None:
+    """Until every ingest day has ended and no run of any stage has been active for 90 s."""
+    quiet_since = None
+    while time.monotonic() < deadline:
+        ingest = api.runs("churn_ingest")
+        ended = [r for r in ingest if r["state"] in ("success", "failed")]
+        active = [
+            r
+            for dag in ("churn_ingest", "churn_train", "churn_monitor", "churn_score")
+            for r in api.runs(dag)
+            if r["state"] in ("queued", "running")
+        ]
+        if len(ended) == DAYS and not active:
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since > 90:
+                return
+        else:
+            quiet_since = None
+        time.sleep(10)
+    raise AssertionError(f"the replay did not settle in {REPLAY_TIMEOUT_S}s")
+
+
+def replay(name: str, tmp: Path) -> tuple[str, float]:
+    """One replay at ``name``'s speed; returns the outcome table and the replay's wall time."""
+    speed = SPEEDS[name]
+    state = tmp / name
+    _pipeline_copy(state / "include", speed["max_active_ingest_runs"])
+    env = _stack_env(state, speed)
+    python = f"{ROOT}/.venv/bin/python"
+    _shell(env, f"{python} -m mlops.validation suites")
+    _shell(env, f"{python} -m mlops.scenario --landing {state}/landing " + " ".join(SCENARIO))
+    started = time.monotonic()
+    try:
+        _shell(env, "scripts/stack.sh start", timeout=420)
+        _wait_until_quiet(Api(env["AIRFLOW_PORT"]), started + REPLAY_TIMEOUT_S)
+        elapsed = time.monotonic() - started
+        return _shell(env, f"{python} -m mlops.report replay"), elapsed
+    finally:
+        subprocess.run(["bash", "scripts/stack.sh", "stop"], cwd=ROOT, env=env, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = Path(os.environ.get("REPLAY_DIR") or tmp_path_factory.mktemp("replay"))
+    found = {}
+    for name in SPEEDS:
+        table, elapsed = replay(name, tmp)
+        (tmp / f"{name}.md").write_text(table)
+        print(f"\n{name} replay: {elapsed:.0f}s\n{table}", file=sys.stderr)
+        found[name] = table
+    return found
+
+
+def rows(table: str) -> list[list[str]]:
+    return [[c.strip() for c in line.strip("|").split("|")] for line in table.splitlines()[2:]]
+
+
+def test_two_speeds_give_byte_identical_outcome_tables(tables: dict[str, str]) -> None:
+    assert tables["fast"] == tables["slow"]
+
+
+def test_the_replay_has_the_demo_events(tables: dict[str, str]) -> None:
+    table = rows(tables["fast"])
+    assert len(table) == DAYS
+    by_day = {r[0]: r for r in table}
+    assert by_day["2026-02-25"][1] == "rejected"
+    assert "schedule: failed" in by_day["2026-02-23"][5], "the first weekly train has too few days"
+    assert "drift:" in " ".join(r[5] for r in table), "the shift triggers a drift retrain"
+    assert any("fires" in r[4] for r in table)
+    assert len({r[2] for r in table} - {"-"}) >= 2, "the champion changes"
+    assert not any("refused" in r[5] for r in table), "no gate compares on days a model trained on"
+
+
+def test_every_validated_day_from_the_first_promotion_on_is_scored_by_its_champion(
+    tables: dict[str, str],
+) -> None:
+    table = rows(tables["slow"])
+    first = next(i for i, r in enumerate(table) if r[2] != "-")
+    for day, data, champion, scored, *_ in table[first:]:
+        if data == "validated":
+            assert scored == champion, f"{day}: scored by {scored}, champion as of the day {champion}"
