@@ -97,16 +97,6 @@ def _last_day(lake: Storage, pipeline: Any) -> str:
     return max(days, default=pipeline.start_date.isoformat())
 
 
-def _storage(root: str) -> Storage:
-    if root.startswith("s3://"):
-        from mlops.hooks.lake import LakeHook
-
-        return LakeHook(root=root).storage
-    from mlops.lake import LocalStorage
-
-    return LocalStorage(root)
-
-
 def main(argv: list[str] | None = None) -> int:
     from mlflow import MlflowClient
 
@@ -131,7 +121,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     moves = history(MlflowClient(tracking_uri=uri, registry_uri=uri), pipeline.name)
-    lake = _storage(settings.lake_root)
+    from mlops.hooks.lake import storage_for
+
+    lake = storage_for(settings.lake_root, settings.aws_conn_id)
     last = args.last.isoformat() if args.last else _last_day(lake, pipeline)
     sys.stdout.write(markdown(replay_rows(lake, pipeline, lambda ds: champion_on(moves, ds), last)))
     return 0

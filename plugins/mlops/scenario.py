@@ -376,19 +376,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     landing: str = args.landing
-    write: Callable[[str, bytes], None]
-    exists: Callable[[str], bool]
-    from mlops.lake import LocalStorage
+    from mlops.hooks.lake import storage_for  # the S3 side needs the Amazon provider, loaded lazily
 
-    if landing.startswith("s3://"):
-        from mlops.hooks.lake import LakeHook  # only S3 needs the hook (and its dependencies)
-
-        lake = LakeHook(root=landing)
-        write, exists = lake.write_bytes, lake.exists
-    else:
-        # Atomic writes (temporary file, then rename): a sensor never sees half a file.
-        local = LocalStorage(landing.removeprefix("file://"))
-        write, exists = local.write_bytes, local.exists
+    # Local writes are atomic (temporary file, then rename): a sensor never sees half a file.
+    storage = storage_for(landing)
+    write: Callable[[str, bytes], None] = storage.write_bytes
+    exists: Callable[[str], bool] = storage.exists
 
     started = time.perf_counter()
     summary = run_scenario(config, write, exists=None if args.force else exists)

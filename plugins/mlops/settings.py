@@ -27,6 +27,10 @@ class Settings:
     def pipelines_dir(self) -> Path:
         return self.include_dir / "pipelines"
 
+    def source_root(self, uri: str) -> str:
+        """A pipeline's ``source.uri``: absolute (a path or ``s3://``) as it is, else under the landing root."""
+        return uri if uri.startswith(("s3://", "/")) else f"{self.landing_root}/{uri}"
+
 
 def _root(value: str) -> str:
     """Local roots become absolute paths; ``s3://`` roots are kept as they are."""

@@ -514,14 +514,23 @@ class ValidationOutcome:
     warnings: list[str] = dataclasses.field(default_factory=list)
 
 
-@functools.cache
-def _default_context() -> AbstractDataContext:
+def gx_context(project_root_dir: str | None = None) -> AbstractDataContext:
+    """A GX data context: ephemeral, or a file context rooted at ``project_root_dir``; quiet either
+    way (no progress bars in task logs). The one factory: ``GreatExpectationsHook`` calls it too."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)  # no tqdm noise in task logs
+    if project_root_dir:
+        context = gx.get_context(mode="file", project_root_dir=project_root_dir)
+    else:
+        context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
+
+
+@functools.cache
+def _default_context() -> AbstractDataContext:
+    return gx_context()
 
 
 def _gx_suite(suite: Mapping[str, Any]) -> Any:

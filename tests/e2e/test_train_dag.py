@@ -354,3 +354,34 @@ def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake, client) -> Non
     from mlops.registry import drift_triggers
 
     assert drift_triggers(client, "churn", event["champion_version"]) == [fired[0]]
+
+
+def test_the_trial_resolves_the_device_on_the_worker_that_trains(dags, client, monkeypatch) -> None:
+    """``prepare`` hands on the device asked for; the trial resolves it where it runs.
+
+    Asked for ``cuda`` where ``CUDA_VISIBLE_DEVICES`` hides every GPU, the trial falls back to the
+    CPU and records why on its run. Had prepare resolved it (on a host with a GPU, under Celery),
+    the trial would have been handed "cpu" and said "cpu requested".
+    """
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "-1")
+    dag_run = run(dags["churn_train"], device="cuda", n_trials=1)
+    assert str(dag_run.state) == "success", states(dag_run)
+    query = XComModel.get_many(
+        run_id=dag_run.run_id, key="return_value", task_ids="prepare", dag_ids="churn_train"
+    )
+    with create_session() as session:
+        [laid_out] = session.scalars(query).all()
+    assert [t["device"] for t in XComModel.deserialize_value(laid_out)] == ["cuda"]
+    experiment = client.get_experiment_by_name("churn").experiment_id
+    [trial] = client.search_runs(
+        [experiment],
+        filter_string=f"tags.`airflow.run_id` = '{dag_run.run_id}' and tags.`airflow.task_id` = 'train_trial'",
+    )
+    assert trial.data.tags["device"] == "cpu"
+    assert trial.data.tags["device.reason"] == (
+        "cuda requested but no GPU is visible (CUDA_VISIBLE_DEVICES='-1'); falling back to cpu"
+    )
+    assert trial.data.params["device"] == "cpu"

@@ -146,7 +146,7 @@ def replay(name: str, tmp: Path) -> tuple[str, float]:
     _pipeline_copy(state / "include", speed["max_active_ingest_runs"])
     env = _stack_env(state, speed)
     python = f"{ROOT}/.venv/bin/python"
-    _shell(env, f"{python} -m mlops.validation suites")
+    _shell(env, f"{python} -m mlops.validation suites --include {state}/include")
     _shell(env, f"{python} -m mlops.scenario --landing {state}/landing " + " ".join(SCENARIO))
     started = time.monotonic()
     try:

@@ -26,8 +26,6 @@ class GreatExpectationsHook(BaseHook):
 
     @cached_property
     def context(self) -> AbstractDataContext:
-        import great_expectations as gx
+        from mlops.validation import gx_context
 
-        if self.context_root_dir:
-            return gx.get_context(mode="file", project_root_dir=self.context_root_dir)
-        return gx.get_context(mode="ephemeral")
+        return gx_context(self.context_root_dir)

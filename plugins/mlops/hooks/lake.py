@@ -57,6 +57,18 @@ class S3Storage:
         return f"s3://{self.bucket}/{self._key(path)}"
 
 
+def storage_for(root: str, aws_conn_id: str = "aws_default") -> Storage:
+    """The storage behind a root: ``s3://bucket/prefix`` through the Amazon provider, else local disk.
+
+    The one place that chooses; the lake hook, the scenario CLI and the report CLI all ask here.
+    """
+    if root.startswith("s3://"):
+        return S3Storage(root, aws_conn_id)
+    if "://" in root.removeprefix("file://"):
+        raise ValueError(f"unsupported lake root {root!r}: use a local path or s3://bucket/prefix")
+    return LocalStorage(root.removeprefix("file://"))
+
+
 class LakeHook(BaseHook):
     """Read and write files under a root that is a local path or ``s3://bucket/prefix``.
 
@@ -74,11 +86,7 @@ class LakeHook(BaseHook):
 
     @cached_property
     def storage(self) -> Storage:
-        if self.root.startswith("s3://"):
-            return S3Storage(self.root, self.aws_conn_id)
-        if "://" in self.root:
-            raise ValueError(f"unsupported lake root {self.root!r}: use a local path or s3://bucket/prefix")
-        return LocalStorage(self.root)
+        return storage_for(self.root, self.aws_conn_id)
 
     def read_bytes(self, path: str) -> bytes:
         return self.storage.read_bytes(path)

@@ -46,9 +46,7 @@ class PipelineOperator(BaseOperator):
         return LakeHook(root=root or self.settings.lake_root, aws_conn_id=self.settings.aws_conn_id)
 
     def landing_hook(self) -> LakeHook:
-        uri = self.pipeline.source.uri
-        absolute = uri.startswith("s3://") or uri.startswith("/")
-        return self.lake_hook(uri if absolute else f"{self.settings.landing_root}/{uri}")
+        return self.lake_hook(self.settings.source_root(self.pipeline.source.uri))
 
     @staticmethod
     def interval(context: Context) -> tuple[str, dt.datetime, dt.datetime]:

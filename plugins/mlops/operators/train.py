@@ -341,7 +341,7 @@ class RecordTrainingOperator(ModelOperator):
         trigger = trigger_of(context)
         ti = context["ti"]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]]).get(context["run_id"], {})
-        failed = sorted(t for t, state in states.items() if state in ("failed", "upstream_failed"))
+        failed = sorted(t for t, state in states.items() if state == "failed" and t != ti.task_id)
         gate = ti.xcom_pull(task_ids="gate")
         decision = GateDecision.from_dict(gate) if gate else None
         if failed:
