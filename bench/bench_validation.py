@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_validation.py --rows 1000000 --repeats 3
 
-Prints JSON. A synthetic partition of the churn schema (raw strings, as read_partition returns a
+Prints JSON. A synthetic partition of the churn schema (raw strings, as parse_file returns a
 CSV) with ~1% bad rows of mixed kinds, built vectorised from a seed. The churn pipeline's row_count
 limit (50,000) is raised to fit, so the partition passes and every stage does its full work.
 
@@ -40,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
 from mlops import validation  # after the path insert above, so the script runs from a checkout
 from mlops.config import Pipeline, load_pipeline
+from mlops.parsing import coerce
+from mlops.suite import build_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,7 +118,7 @@ def _peak_rss_kib() -> int:
 
 def run(rows: int = 1_000_000, repeats: int = 3) -> dict[str, Any]:
     pipeline = make_pipeline(rows)
-    suite = validation.build_suite(pipeline)
+    suite = build_suite(pipeline)
     raw, n_bad = make_raw(rows)
     parameters = {"interval_start": START, "interval_end": END}
 
@@ -128,7 +130,7 @@ def run(rows: int = 1_000_000, repeats: int = 3) -> dict[str, Any]:
     validation.validate_partition(
         make_raw(2_000, seed=1)[0],
         small,
-        validation.build_suite(small),
+        build_suite(small),
         interval_start=START,
         interval_end=END,
     )
@@ -140,7 +142,7 @@ def run(rows: int = 1_000_000, repeats: int = 3) -> dict[str, Any]:
     assert len(outcome.quarantined) == n_bad, (len(outcome.quarantined), n_bad)
     assert outcome.rows == len(outcome.validated) + len(outcome.quarantined)
 
-    coerce_seconds, (typed, _) = _median_seconds(lambda: validation.coerce(raw, pipeline), repeats)
+    coerce_seconds, (typed, _) = _median_seconds(lambda: coerce(raw, pipeline), repeats)
     typed = typed[list(pipeline.columns)]
     b_seconds, _ = _median_seconds(lambda: validation.gx_validate(typed, suite, parameters), repeats)
     b_naive_seconds, _ = _median_seconds(lambda: validation._run_gx(typed, suite, parameters, None), 1)

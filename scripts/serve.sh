@@ -27,45 +27,16 @@ die() {
 
 case "$MLFLOW_TRACKING_URI" in
   http://* | https://*)
-    base="${MLFLOW_TRACKING_URI%/}"
-    auth=()  # the credentials MLflow's client would send, for a server that asks for them
-    [ -z "${MLFLOW_TRACKING_TOKEN:-}" ] || auth=(-H "Authorization: Bearer $MLFLOW_TRACKING_TOKEN")
-    [ -z "${MLFLOW_TRACKING_USERNAME:-}" ] ||
-      auth=(-u "$MLFLOW_TRACKING_USERNAME:${MLFLOW_TRACKING_PASSWORD:-}")
-    curl -fsS --max-time 5 "$base/health" >/dev/null 2>&1 ||
-      die "the MLflow tracking server at $base does not answer (start the stack: make run)"
-    # 200 when the alias exists; no registered model is RESOURCE_DOES_NOT_EXIST (404), a model
-    # without the alias INVALID_PARAMETER_VALUE "... alias champion not found." (400).
-    body=$(curl -sS --max-time 10 "${auth[@]}" -w '\n%{http_code}' -G \
-      --data-urlencode "name=$PIPELINE" --data-urlencode "alias=champion" \
-      "$base/api/2.0/mlflow/registered-models/alias" 2>&1) || true
-    code="${body##*$'\n'}"
-    if [ "$code" != 200 ]; then
-      case "$body" in
-        *RESOURCE_DOES_NOT_EXIST* | *"not found"*)
-          die "no champion yet: run ${PIPELINE}_train first ($MODEL_URI not found in $base)" ;;
-        *) die "could not look up $MODEL_URI in $base (HTTP $code): ${body%$'\n'*}" ;;
-      esac
-    fi
-    ;;
-  *)
-    # A local store (sqlite:, file:): ask through MLflow's client (exit 3: no such alias).
-    rc=0
-    python - "$PIPELINE" <<'PY' || rc=$?
-import sys
-
-from mlflow import MlflowClient
-
-from mlops.registry import CHAMPION, alias_version
-
-sys.exit(0 if alias_version(MlflowClient(), sys.argv[1], CHAMPION) else 3)
-PY
-    case "$rc" in
-      0) ;;
-      3) die "no champion yet: run ${PIPELINE}_train first ($MODEL_URI not found in $MLFLOW_TRACKING_URI)" ;;
-      *) die "could not look up $MODEL_URI in $MLFLOW_TRACKING_URI (see the error above)" ;;
-    esac
-    ;;
+    curl -fsS --max-time 5 "${MLFLOW_TRACKING_URI%/}/health" >/dev/null 2>&1 ||
+      die "the MLflow tracking server at $MLFLOW_TRACKING_URI does not answer (start the stack: make run)" ;;
+esac
+# The registry's own lookup (mlops.registry), with MLflow's credentials from the environment.
+rc=0
+VERSION=$(python -m mlops.registry champion "$PIPELINE") || rc=$?
+case "$rc" in
+  0) MODEL_URI="models:/$PIPELINE/$VERSION" ;;  # the version resolved now, not the moving alias
+  3) die "no champion yet: run ${PIPELINE}_train first ($MODEL_URI not found in $MLFLOW_TRACKING_URI)" ;;
+  *) die "could not look up $MODEL_URI in $MLFLOW_TRACKING_URI (see the error above)" ;;
 esac
 
 if (echo >"/dev/tcp/127.0.0.1/$SERVE_PORT") 2>/dev/null; then

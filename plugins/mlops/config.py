@@ -98,7 +98,9 @@ class Schedules(_Strict):
     max_active_train_runs: int = Field(default=32, ge=2, le=256)
     # How often a stage waiting for the past (or for its window) looks again, and how long it
     # waits before it fails naming what it waited for.
-    settle_poke_seconds: int = Field(default=30, ge=1, le=3600)
+    # At least 10 s: a reschedule sooner than a task's own start-up races the executor's report of
+    # the previous poke, and Airflow then fails the sensor.
+    settle_poke_seconds: int = Field(default=30, ge=10, le=3600)
     settle_timeout_minutes: int = Field(default=720, ge=1)
 
     @field_validator("ingest", "train")

@@ -130,13 +130,14 @@ def gate(
 
     import pandas as pd
 
-    from mlops.validation import BadInputError, render_data_docs, validate_partition
-    from mlops.validation import read_partition as parse
+    from mlops.data_docs import render_data_docs
+    from mlops.parsing import BadInputError, parse_file
+    from mlops.validation import validate_partition
 
     raw_dir = partition_dir(pipeline.name, "raw", ds)
     try:
         frames = [
-            parse(data, pipeline.source.format, source=lake.uri(f"{raw_dir}/{name}"))
+            parse_file(data, pipeline.source.format, source=lake.uri(f"{raw_dir}/{name}"))
             for name, data in read_partition(lake, raw_dir).items()
         ]
     except BadInputError as exc:

@@ -50,8 +50,9 @@ def monitor_partition(
     """Monitor day ``ds`` against ``champion`` and commit its report; nothing is written without data."""
     import pandas as pd
 
+    from mlops.drift_page import render_html
     from mlops.model import model_input
-    from mlops.monitoring import current_features, drift_event_extra, monitor_day, render_html, should_trigger
+    from mlops.monitoring import current_features, drift_event_extra, monitor_day, should_trigger
 
     name, cfg = pipeline.name, pipeline.drift
     try:

@@ -1,9 +1,8 @@
 """Validate one day's partition against the pipeline's Great Expectations suite.
 
-The pipeline YAML is the single source of truth for the rules. ``build_suite`` turns it into a GX
-suite, which ``python -m mlops.validation suites`` writes to ``include/gx/<pipeline>.json`` (committed
-and reviewed like code). The suite carries a fingerprint of its rules, so the runtime refuses a suite
-that no longer matches the YAML instead of silently checking yesterday's rules.
+The suite itself is generated from the pipeline YAML by ``mlops.suite`` (written and checked by this
+module's CLI, ``python -m mlops.validation suites|check``); raw files are read and coerced by
+``mlops.parsing``; Data Docs are rendered by ``mlops.data_docs``.
 
 GX decides pass/fail and counts (``result_format="SUMMARY"``, which is cheap). Which rows failed is
 found by our own vectorised masks, derived from the same expectation configs; asking GX for complete
@@ -18,68 +17,32 @@ inside the functions that need it, never at module level.
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import datetime as dt
 import functools
-import hashlib
-import io
-import json
 import sys
 from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from mlops.config import ConfigError, Pipeline, discover
+from mlops.data_docs import plain_json
+from mlops.parsing import coerce
+from mlops.suite import ROW, TABLE, build_suite, check_name, load_suite, suite_path, write_suite
 
 if TYPE_CHECKING:
     from great_expectations.data_context import AbstractDataContext
 
-# Bump when build_suite's output changes for the same YAML: the fingerprint then marks every
-# committed suite stale, and `make suites` regenerates them.
-SUITE_GENERATOR_VERSION = 1
-
-ROW = "row"
-TABLE = "table"
 QUARANTINE_REASONS = "_quarantine_reasons"
 ROW_NUMBER = "_row_number"
 # Coercion failures are row-level failures found by `coerce`, not by GX: once a value is coerced to
 # null the typed frame no longer holds it, so GX cannot see it. They are named like an expectation so
 # that reasons and messages read the same way.
 TYPE_CHECK = "expect_column_values_to_be_of_type"
-
-# pandas dtypes, spelled the way GX's expect_column_values_to_be_in_type_list resolves them: it looks
-# names up with np.dtype(name) and getattr(pandas, name), so "Int64" (not a pandas attribute) would
-# never match and the extension dtype classes must be named instead.
-_GX_TYPE_LIST = {
-    "int": ["Int64Dtype"],
-    "float": ["float64"],
-    "bool": ["BooleanDtype"],
-    "category": ["StringDtype"],
-    "string": ["StringDtype"],
-}
-# GX 1.24 cannot match a tz-aware datetime64[ns, UTC] column with any type_list entry (it compares the
-# dtype instance with dtype classes), so timestamp columns get expect_column_values_to_be_of_type
-# "Timestamp", which compares dtype.type: pandas.Timestamp when tz-aware, numpy.datetime64 when naive.
-
 _DTYPE_CHECKS = {"expect_column_values_to_be_in_type_list", "expect_column_values_to_be_of_type"}
-_INT_PATTERN = r"^[+-]?0*\d{1,18}(\.0*)?$"  # 18 digits always fit int64; "3.0" is read as 3
-_FLOAT_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # no inf/nan spellings: non-finite is bad
-# The ISO 8601 shape that Arrow and pandas both parse, to the same instant.
-_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
-_TRUE = ["true", "1"]
-_FALSE = ["false", "0"]
-_NS_MIN = pd.Timestamp.min.tz_localize("UTC")
-_NS_MAX = pd.Timestamp.max.tz_localize("UTC")
-
-
-class BadInputError(ValueError):
-    """A partition file that cannot be read at all (corrupt, truncated, empty); names the source."""
 
 
 class ValidationInternalError(RuntimeError):
@@ -87,419 +50,7 @@ class ValidationInternalError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------------------------------
-# The suite: generated from the YAML, fingerprinted, committed.
-
-
-def _check_name(kind: str, column: str | None) -> str:
-    return f"{kind}({column})" if column else kind
-
-
-def _number(value: float, column_type: str) -> int | float:
-    # Integral bounds on int columns stay ints, so comparisons against int64 data are exact.
-    if column_type == "int" and float(value).is_integer():
-        return int(value)
-    return value
-
-
-def _fingerprint(name: str, expectations: list[dict[str, Any]]) -> str:
-    canonical = json.dumps(
-        {"generator": SUITE_GENERATOR_VERSION, "name": name, "expectations": expectations},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def build_suite(pipeline: Pipeline) -> dict[str, Any]:
-    """The GX suite for ``pipeline`` as a JSON-able dict; every expectation's meta names its level."""
-    expectations: list[dict[str, Any]] = []
-
-    def add(level: str, kind: str, note: str, **kwargs: Any) -> None:
-        check = _check_name(kind, kwargs.get("column"))
-        action = "fails the partition" if level == TABLE else "quarantines the failing rows"
-        expectations.append(
-            {
-                "type": kind,
-                "kwargs": kwargs,
-                "meta": {"level": level, "check": check},
-                # For reviewers of the JSON, and shown on GX's suite pages (not on validation pages).
-                "notes": f"`{check}` ({level}-level: {action}). {note}",
-            }
-        )
-
-    columns = pipeline.columns
-    validation = pipeline.validation
-    add(
-        TABLE,
-        "expect_table_columns_to_match_set",
-        "The declared columns.",
-        column_set=list(columns),
-        exact_match=True,
-    )
-    add(
-        TABLE,
-        "expect_table_row_count_to_be_between",
-        "validation.row_count",
-        min_value=validation.row_count.min,
-        max_value=validation.row_count.max,
-    )
-    for name, column in columns.items():
-        if column.type == "timestamp":
-            add(TABLE, "expect_column_values_to_be_of_type", "Coerced dtype.", column=name, type_="Timestamp")
-        else:
-            type_list = _GX_TYPE_LIST[column.type]
-            add(
-                TABLE,
-                "expect_column_values_to_be_in_type_list",
-                "Coerced dtype.",
-                column=name,
-                type_list=type_list,
-            )
-    for name, column in columns.items():
-        if column.nullable and column.max_null_fraction < 1:
-            add(
-                TABLE,
-                "expect_column_values_to_not_be_null",
-                f"At most {column.max_null_fraction:g} of the values may be null.",
-                column=name,
-                mostly=round(1 - column.max_null_fraction, 12),
-            )
-    for mean in validation.mean_between:
-        ctype = columns[mean.column].type
-        add(
-            TABLE,
-            "expect_column_mean_to_be_between",
-            "validation.mean_between",
-            column=mean.column,
-            min_value=_number(mean.min, ctype),
-            max_value=_number(mean.max, ctype),
-        )
-
-    for name, column in columns.items():
-        if not column.nullable:
-            add(ROW, "expect_column_values_to_not_be_null", "nullable: false", column=name)
-        if column.min is not None or column.max is not None:
-            if column.type not in ("int", "float"):
-                raise ConfigError(
-                    f"pipelines/{pipeline.name}.yaml: columns.{name}: min/max only apply to int and float "
-                    f"columns, not {column.type!r}"
-                )
-            bounds: dict[str, Any] = {}
-            if column.min is not None:
-                bounds["min_value"] = _number(column.min, column.type)
-            if column.max is not None:
-                bounds["max_value"] = _number(column.max, column.type)
-            add(ROW, "expect_column_values_to_be_between", "min/max", column=name, **bounds)
-        if column.values is not None:
-            add(
-                ROW, "expect_column_values_to_be_in_set", "values", column=name, value_set=list(column.values)
-            )
-    add(ROW, "expect_column_values_to_be_unique", "The key.", column=pipeline.key)
-    add(
-        ROW,
-        "expect_column_values_to_be_between",
-        "The event time lies in the run's data interval [interval_start, interval_end).",
-        column=pipeline.event_time,
-        min_value={"$PARAMETER": "interval_start"},
-        max_value={"$PARAMETER": "interval_end"},
-        strict_max=True,
-    )
-
-    checks = [e["meta"]["check"] for e in expectations]
-    duplicated = sorted({c for c in checks if checks.count(c) > 1})
-    if duplicated:
-        # Results are matched to expectations by this name (GX reorders results).
-        raise ConfigError(f"pipelines/{pipeline.name}.yaml: the same check is declared twice: {duplicated}")
-    return {
-        "name": pipeline.name,
-        "expectations": expectations,
-        "meta": {
-            "generated_from": f"pipelines/{pipeline.name}.yaml",
-            "fingerprint": _fingerprint(pipeline.name, expectations),
-            "note": "Generated by `make suites` (python -m mlops.validation suites); do not edit by hand.",
-        },
-    }
-
-
-def suite_path(pipeline: Pipeline, include_dir: Path) -> Path:
-    return Path(include_dir) / pipeline.validation.suite
-
-
-def _dump(suite: Mapping[str, Any]) -> str:
-    return json.dumps(suite, indent=2, sort_keys=True) + "\n"
-
-
-def write_suite(pipeline: Pipeline, include_dir: Path) -> Path:
-    """(Re)write the pipeline's generated suite; deterministic, so unchanged rules give no diff."""
-    path = suite_path(pipeline, include_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(_dump(build_suite(pipeline)))
-    return path
-
-
-def load_suite(pipeline: Pipeline, include_dir: Path) -> dict[str, Any]:
-    """The committed suite, refused (ConfigError) if missing, unreadable, stale or edited by hand."""
-    path = suite_path(pipeline, include_dir)
-    fix = "run `make suites` (python -m mlops.validation suites) and commit the result"
-    try:
-        suite = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: the suite for pipeline {pipeline.name!r} is missing; {fix}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); {fix}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc}); {fix}") from None
-    expected = build_suite(pipeline)
-    stored = suite.get("meta", {}).get("fingerprint") if isinstance(suite, dict) else None
-    if stored != expected["meta"]["fingerprint"]:
-        raise ConfigError(
-            f"{path}: the suite is stale: its fingerprint {str(stored)[:12]!r} does not match "
-            f"pipelines/{pipeline.name}.yaml ({expected['meta']['fingerprint'][:12]!r}); {fix}"
-        )
-    if suite.get("expectations") != expected["expectations"] or suite.get("name") != expected["name"]:
-        raise ConfigError(
-            f"{path}: the suite was edited by hand (it no longer matches its fingerprint); {fix}"
-        )
-    return suite
-
-
-# ----------------------------------------------------------------------------------------------------
-# Reading and coercing a partition.
-
-
-def read_partition(data: bytes, fmt: Literal["csv", "parquet"], *, source: str) -> pd.DataFrame:
-    """Read a partition file. CSV columns are all read as strings so nothing is lost or converted.
-
-    Nulls: an empty field and pandas' default NA markers ("NA", "NaN", "null", ...) are null.
-    The pyarrow engine is used because it refuses a row with a wrong field count anywhere (pandas'
-    C engine silently pads a short last line, which is what a truncated file looks like) and invalid
-    UTF-8, and because it is several times faster.
-    """
-    if not data:
-        raise BadInputError(f"{source}: the file is empty (0 bytes)")
-    if fmt == "csv":
-        # Arrow's reader lets an unterminated quote run to the end of the file, swallowing the rows
-        # after it. Every quote in valid (RFC 4180) CSV is paired, an escaped one doubled: count them.
-        if data.count(b'"') % 2:
-            raise BadInputError(
-                f"{source}: not a readable CSV file (corrupt or truncated?): an unterminated quote"
-            )
-        try:
-            frame = pd.read_csv(io.BytesIO(data), dtype=str, engine="pyarrow", keep_default_na=True)
-        except pd.errors.EmptyDataError:
-            raise BadInputError(
-                f"{source}: the file has no rows (it is blank or holds only a header)"
-            ) from None
-        except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            raise BadInputError(
-                f"{source}: not a readable CSV file (corrupt or truncated?): {_printable(exc)}"
-            ) from None
-        _check_header(data, frame, source)
-    elif fmt == "parquet":
-        try:
-            frame = pd.read_parquet(io.BytesIO(data))
-        except (pa.ArrowException, OSError) as exc:
-            raise BadInputError(
-                f"{source}: not a readable Parquet file (corrupt or truncated?): {exc}"
-            ) from None
-    else:
-        raise ValueError(f"{source}: unknown format {fmt!r}; expected 'csv' or 'parquet'")
-    if len(frame) == 0:
-        raise BadInputError(f"{source}: the file has a header but no rows")
-    return frame
-
-
-def _printable(exc: BaseException, limit: int = 200) -> str:
-    """A parser's message without the raw bytes it quotes: a corrupt file's bytes garble logs."""
-    text = str(exc)
-    clean = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in text)
-    return clean if len(clean) <= limit else clean[:limit] + " ..."
-
-
-def _check_header(data: bytes, frame: pd.DataFrame, source: str) -> None:
-    # pandas renames duplicated header names ("a", "a.1"); a duplicated column is a broken file.
-    first_line = data.split(b"\n", 1)[0].rstrip(b"\r")
-    try:
-        names = next(csv.reader([first_line.decode("utf-8")]), [])
-    except UnicodeDecodeError as exc:
-        raise BadInputError(f"{source}: the header is not valid UTF-8: {exc}") from None
-    if len(set(names)) != len(names) and len(names) == frame.shape[1]:
-        duplicated = sorted({n for n in names if names.count(n) > 1})
-        raise BadInputError(f"{source}: duplicated column names in the header: {duplicated}")
-
-
-def _strings(series: pd.Series) -> pa.Array | pa.ChunkedArray:
-    """The column as an Arrow string array (zero-copy for pandas' Arrow-backed strings)."""
-    if not (pd.api.types.is_string_dtype(series.dtype) or series.dtype == object):
-        series = series.astype("string")
-    try:
-        array = pa.array(series, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # An object column holding non-strings (e.g. from Parquet): render each value as text.
-        array = pa.array(series.astype("string"), from_pandas=True)
-    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
-        array = pc.cast(array, pa.large_string())
-    return array
-
-
-def _np(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return array.to_numpy(zero_copy_only=False)
-
-
-def _series(array: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
-    # Set the index, never pass it: pd.Series(series, index=...) would align on labels, not positions.
-    series = array.to_pandas()
-    series.index = index
-    return series
-
-
-def _null_unless(ok: pa.Array | pa.ChunkedArray, text: pa.Array | pa.ChunkedArray) -> pa.Array:
-    return pc.if_else(ok, text, pa.scalar(None, text.type))
-
-
-def _int_array(parsed: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
-    valid = _np(pc.is_valid(parsed)).astype(bool)
-    values = _np(pc.fill_null(parsed, 0)).astype("int64", copy=False)
-    return pd.Series(pd.arrays.IntegerArray(values, ~valid), index=index)
-
-
-def _to_int(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    present = series.notna().to_numpy()
-    if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
-        return series.astype("Int64"), np.zeros(len(series), dtype=bool)
-    if pd.api.types.is_float_dtype(series.dtype):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-        with np.errstate(invalid="ignore"):
-            ok = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 1e18)
-        ints = np.where(ok, values, 0).astype("int64")
-        return pd.Series(pd.arrays.IntegerArray(ints, ~ok), index=series.index), present & ~ok
-    text = _strings(series)
-    try:
-        # Fast path: Arrow's strict cast accepts a subset of what the slow path accepts ("007" but
-        # not " 7", "+7" or "7.0") and gives the same values, so it only saves time.
-        parsed = pc.cast(text, pa.int64())
-        low, high = pc.min_max(parsed).values()
-        if low.as_py() is None or (low.as_py() > -(10**18) and high.as_py() < 10**18):
-            return _int_array(parsed, series.index), np.zeros(len(series), dtype=bool)
-    except pa.ArrowInvalid:
-        pass
-    # Slow path, the definition: optional sign, at most 18 digits (always fits int64), optionally
-    # an integral decimal part ("3.0", as written by tools that store ints as floats), whitespace trimmed.
-    text = pc.utf8_trim_whitespace(text)
-    ok = pc.fill_null(pc.match_substring_regex(text, _INT_PATTERN), False)
-    digits = pc.replace_substring_regex(
-        pc.replace_substring_regex(_null_unless(ok, text), r"\.0*$", ""), r"^\+", ""
-    )
-    parsed = pc.cast(digits, pa.int64())
-    return _int_array(parsed, series.index), present & ~_np(ok).astype(bool)
-
-
-def _to_float(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    present = series.notna().to_numpy()
-    if pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype):
-        values = series.to_numpy(dtype="float64", na_value=np.nan)
-    else:
-        text = _strings(series)
-        try:
-            # Fast path: Arrow's cast; what it accepts beyond the pattern (inf, nan) is non-finite
-            # and so unparsable below, exactly as in the slow path.
-            parsed = pc.cast(text, pa.float64())
-        except pa.ArrowInvalid:
-            text = pc.utf8_trim_whitespace(text)
-            ok = pc.fill_null(pc.match_substring_regex(text, _FLOAT_PATTERN), False)
-            parsed = pc.cast(_null_unless(ok, text), pa.float64())
-        values = _np(pc.fill_null(parsed, np.nan)).astype("float64", copy=False)
-    # inf/-inf (spelled out or overflowing, like 1e999) cannot be trusted downstream: unparsable.
-    finite = np.isfinite(values)
-    if not finite[present].all():
-        values = np.where(finite, values, np.nan)
-    return pd.Series(values, index=series.index, dtype="float64"), present & ~finite
-
-
-def _to_bool(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    present = series.notna().to_numpy()
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return series.astype("boolean"), np.zeros(len(series), dtype=bool)
-    text = pc.utf8_lower(pc.utf8_trim_whitespace(_strings(series)))
-    is_true = _np(pc.is_in(text, value_set=pa.array(_TRUE))).astype(bool)
-    is_false = _np(pc.is_in(text, value_set=pa.array(_FALSE))).astype(bool)
-    ok = is_true | is_false
-    return pd.Series(pd.arrays.BooleanArray(is_true, ~ok), index=series.index), present & ~ok
-
-
-def _parse_timestamps(text: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series:
-    """The definition: any ISO 8601 form pandas reads; a value without an offset is UTC.
-
-    pandas parses ~2M strings/s; Arrow is ~10x faster but all-or-nothing. So the values in the
-    common form both read identically are cast by Arrow, and only the others go through pandas.
-    """
-    common = pc.fill_null(pc.match_substring_regex(text, _TIMESTAMP_PATTERN), False)
-    try:
-        fast = pc.cast(_null_unless(common, text), pa.timestamp("ns", tz="UTC"))
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        # A value of the common shape that Arrow refuses (say, February 30): let pandas decide all.
-        strings = _series(text, index)
-        return pd.to_datetime(strings, utc=True, errors="coerce", format="ISO8601")
-    values = _series(fast, index)
-    others = np.flatnonzero(_np(pc.and_(pc.is_valid(text), pc.invert(common))).astype(bool))
-    if len(others):
-        rest = _series(text.take(pa.array(others)), index[others])
-        parsed = pd.to_datetime(rest, utc=True, errors="coerce", format="ISO8601")
-        parsed = parsed.where((parsed >= _NS_MIN) & (parsed <= _NS_MAX)).astype("datetime64[ns, UTC]")
-        values.iloc[others] = parsed.to_numpy()
-    return values
-
-
-def _to_timestamp(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    present = series.notna().to_numpy()
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        values = series.dt.tz_localize("UTC") if series.dt.tz is None else series.dt.tz_convert("UTC")
-    else:
-        text = _strings(series)
-        try:
-            # Fast path: Arrow parses ISO 8601 with an offset ("Z", "+02:00") in one vectorised pass,
-            # but refuses the whole column for one value it cannot parse.
-            values = _series(pc.cast(text, pa.timestamp("ns", tz="UTC")), series.index)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            values = _parse_timestamps(pc.utf8_trim_whitespace(text), series.index)
-    if values.dt.unit != "ns":
-        # pandas picks the resolution; values outside the ns range cannot be stored: unparsable.
-        values = values.where((values >= _NS_MIN) & (values <= _NS_MAX)).dt.as_unit("ns")
-    values = values.astype("datetime64[ns, UTC]")
-    return values, present & values.isna().to_numpy()
-
-
-def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
-    """Cast each declared column that exists to its type.
-
-    Returns the typed frame (same index as ``raw``) and, per column, a boolean Series marking the
-    values that were present but could not be parsed (non-finite floats included). Those values are
-    null in the typed frame. Missing or extra columns are the table-level expectation's business.
-    """
-    converters = {
-        "int": _to_int,
-        "float": _to_float,
-        "bool": _to_bool,
-        "timestamp": _to_timestamp,
-    }
-    typed: dict[str, pd.Series] = {}
-    unparsable: dict[str, pd.Series] = {}
-    for name, column in pipeline.columns.items():
-        if name not in raw.columns:
-            continue
-        series = raw[name]
-        if column.type in converters:
-            values, bad = converters[column.type](series)
-        else:
-            # Category/string: pandas' "string" dtype (not Categorical: GX handles plain strings better).
-            values, bad = series.astype("string"), np.zeros(len(series), dtype=bool)
-        typed[name] = values
-        unparsable[name] = pd.Series(bad, index=raw.index, name=name)
-    return pd.DataFrame(typed, index=raw.index), unparsable
-
-
-# ----------------------------------------------------------------------------------------------------
-# Validation.
+# Running GX, finding the failing rows, splitting the partition.
 
 
 @dataclasses.dataclass
@@ -634,12 +185,6 @@ def gx_validate(
         },
         batch_id=parts[1].batch_id,
     )
-
-
-def _plain_json(result: Any) -> dict[str, Any]:
-    # A round trip through json leaves plain floats: GX's own renderer chokes on numpy 2 scalars
-    # (num_to_str parses repr(), which is "np.float64(0.5)").
-    return json.loads(json.dumps(result.to_json_dict()))
 
 
 def _aware_utc(value: dt.datetime, name: str) -> pd.Timestamp:
@@ -822,7 +367,7 @@ def _shape_failure(
             f"{run_name}: partition FAILED: expect_table_columns_to_match_set: the columns do not match the "
             f"declared schema ({what}); expected exactly {declared}"
         ),
-        result=_plain_json(result),
+        result=plain_json(result),
     )
 
 
@@ -861,7 +406,7 @@ def validate_partition(
     declared = list(pipeline.columns)
     typed, unparsable = coerce(raw, pipeline)
     typed = typed[declared]
-    result = _plain_json(gx_validate(typed, suite, parameters, context=context, run_name=run_name))
+    result = plain_json(gx_validate(typed, suite, parameters, context=context, run_name=run_name))
     by_check = {e["meta"]["check"]: e for e in suite["expectations"]}
     outcomes = _gx_outcomes(result, by_check)
 
@@ -874,7 +419,7 @@ def validate_partition(
         count = int(bad.sum())
         if count:
             present = int(raw[name].notna().sum())
-            check = _check_name(TYPE_CHECK, name)
+            check = check_name(TYPE_CHECK, name)
             failures.append(
                 {
                     "check": check,
@@ -947,26 +492,6 @@ def validate_partition(
         result=result,
         warnings=warnings,
     )
-
-
-# ----------------------------------------------------------------------------------------------------
-# Data Docs.
-
-
-def render_data_docs(result: Mapping[str, Any] | Any) -> str:
-    """A GX Data Docs HTML page for one validation result (a result object or its JSON dict)."""
-    from great_expectations.core.expectation_validation_result import (
-        ExpectationSuiteValidationResult,
-        ExpectationSuiteValidationResultSchema,
-    )
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
-
-    if isinstance(result, ExpectationSuiteValidationResult):
-        result = _plain_json(result)
-    result = ExpectationSuiteValidationResultSchema().load(dict(result))
-    document = ValidationResultsPageRenderer().render(result)
-    return DefaultJinjaPageView().render(document)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from mlops.config import load_pipeline
 from mlops.drift_reports import read_report
 from mlops.ingestion import gate, land
 from mlops.lake import LocalStorage
-from mlops.validation import load_suite
+from mlops.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = [f"2026-01-{d:02d}" for d in range(1, 10)]

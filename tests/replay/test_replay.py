@@ -22,7 +22,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 START, END = "2026-02-22", "2026-03-10"
@@ -44,26 +43,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _pipeline_copy(include: Path, max_active_ingest_runs: int) -> None:
+def _pipeline_settings(max_active_ingest_runs: int) -> list[str]:
     """The demo pipeline over the short history, with a window and search sized for it."""
-    for sub in ("pipelines", "gx"):
-        (include / sub).mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load((ROOT / "include/pipelines/churn.yaml").read_text())
-    config.update(start_date=START, end_date=END, retries=1, retry_delay_minutes=1)
-    config["source"].update(wait_timeout_minutes=10, poke_interval_seconds=5)
-    config["schedules"].update(
-        max_active_ingest_runs=max_active_ingest_runs, settle_poke_seconds=5, settle_timeout_minutes=40
-    )
-    config["training"].update(
-        window_days=14,
-        validation_days=2,
-        holdout_days=2,
-        min_partitions=5,
-        n_trials=2,
-        wait_timeout_minutes=40,
-    )
-    config["training"]["params"].update(n_estimators=120)
-    (include / "pipelines/churn.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return [
+        f"start_date={START}", f"end_date={END}", "retries=1", "retry_delay_minutes=1",
+        "source.wait_timeout_minutes=10", "source.poke_interval_seconds=15",
+        f"schedules.max_active_ingest_runs={max_active_ingest_runs}",
+        "schedules.settle_poke_seconds=15", "schedules.settle_timeout_minutes=40",
+        "training.window_days=14", "training.validation_days=2", "training.holdout_days=2",
+        "training.min_partitions=5", "training.n_trials=2", "training.wait_timeout_minutes=40",
+        "training.params.n_estimators=120",
+    ]  # fmt: skip
 
 
 def _stack_env(state: Path, speed: dict) -> dict[str, str]:
@@ -143,10 +133,10 @@ def replay(name: str, tmp: Path) -> tuple[str, float]:
     """One replay at ``name``'s speed; returns the outcome table and the replay's wall time."""
     speed = SPEEDS[name]
     state = tmp / name
-    _pipeline_copy(state / "include", speed["max_active_ingest_runs"])
     env = _stack_env(state, speed)
     python = f"{ROOT}/.venv/bin/python"
-    _shell(env, f"{python} -m mlops.validation suites --include {state}/include")
+    settings = " ".join(f"--set {s}" for s in _pipeline_settings(speed["max_active_ingest_runs"]))
+    _shell(env, f"{python} -m mlops.stack_tools pipelines {ROOT}/include {state}/include {settings}")
     _shell(env, f"{python} -m mlops.scenario --landing {state}/landing " + " ".join(SCENARIO))
     started = time.monotonic()
     try:

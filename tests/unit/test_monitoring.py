@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops import drift, monitoring
+from mlops import drift, drift_page, monitoring
 from mlops.config import Pipeline, load_pipeline
 from mlops.evaluation import evaluate
 from mlops.scenario import ScenarioConfig, generate_day
@@ -319,7 +319,7 @@ def test_drift_event_extra(shifted_report: dict) -> None:
 def test_render_html(
     pipeline: Pipeline, profile: dict, shifted_frame: pd.DataFrame, shifted_report: dict, clean_report: dict
 ) -> None:
-    page = monitoring.render_html(
+    page = drift_page.render_html(
         shifted_report,
         profile=profile,
         frame_features=monitoring.current_features(shifted_frame, pipeline),
@@ -338,7 +338,7 @@ def test_render_html_escapes_and_clean_day(
     pipeline: Pipeline, profile: dict, clean_frame: pd.DataFrame, clean_report: dict
 ) -> None:
     evil = {**clean_report, "champion_version": "<script>alert(1)</script>", "warnings": ["<b>$x$</b>"]}
-    page = monitoring.render_html(
+    page = drift_page.render_html(
         evil, profile=profile, frame_features=monitoring.current_features(clean_frame, pipeline), trend=[]
     )
     assert "<script" not in page.lower() and "&lt;script&gt;" in page
@@ -362,7 +362,7 @@ def test_time_axes_get_readable_day_ticks_without_warnings(days: int) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # matplotlib warns when its date locator gives up
             ax.plot(dates, range(days))
-            monitoring._style_time_axis(ax, dates)
+            drift_page._style_time_axis(ax, dates)
             fig.canvas.draw()
         ticks = [label.get_text() for label in ax.get_xticklabels() if label.get_text()]
         assert 2 <= len(ticks) <= 8, ticks

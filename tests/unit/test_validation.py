@@ -13,6 +13,9 @@ import pytest
 
 from mlops import validation as v
 from mlops.config import ConfigError, Pipeline, load_pipeline
+from mlops.data_docs import render_data_docs
+from mlops.parsing import BadInputError, coerce, parse_file
+from mlops.suite import build_suite, load_suite, suite_path, write_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 INCLUDE = ROOT / "include"
@@ -27,11 +30,11 @@ def pipeline() -> Pipeline:
 
 @pytest.fixture(scope="module")
 def suite(pipeline: Pipeline) -> dict:
-    return v.load_suite(pipeline, INCLUDE)
+    return load_suite(pipeline, INCLUDE)
 
 
 def churn_frame(n: int = 1200, seed: int = 0) -> pd.DataFrame:
-    """A clean raw partition of the churn schema: every value a string, as read_partition gives it."""
+    """A clean raw partition of the churn schema: every value a string, as parse_file gives it."""
     rng = np.random.default_rng(seed)
     micros = rng.integers(0, 86_400_000_000, n)
     ts = pd.Timestamp(START) + pd.to_timedelta(micros, unit="us")
@@ -82,36 +85,36 @@ def to_csv(frame: pd.DataFrame) -> bytes:
 
 def test_corrupt_file_is_bad_input() -> None:
     data = b'customer_id,plan\n1,"basic\n2,standard\n'  # an unterminated quote
-    with pytest.raises(v.BadInputError, match=r"landing/churn/2026-01-05\.csv"):
-        v.read_partition(data, "csv", source="landing/churn/2026-01-05.csv")
-    with pytest.raises(v.BadInputError, match="not a readable Parquet file"):
-        v.read_partition(b"PAR1 this is not parquet", "parquet", source="p.parquet")
+    with pytest.raises(BadInputError, match=r"landing/churn/2026-01-05\.csv"):
+        parse_file(data, "csv", source="landing/churn/2026-01-05.csv")
+    with pytest.raises(BadInputError, match="not a readable Parquet file"):
+        parse_file(b"PAR1 this is not parquet", "parquet", source="p.parquet")
 
 
 def test_truncated_file_is_bad_input() -> None:
     data = to_csv(churn_frame(50))
     cut = data[: data.rindex(b",") - 3]  # the last line loses its final fields
-    with pytest.raises(v.BadInputError, match="truncated"):
-        v.read_partition(cut, "csv", source="cut.csv")
+    with pytest.raises(BadInputError, match="truncated"):
+        parse_file(cut, "csv", source="cut.csv")
     # Invalid UTF-8 is refused too, instead of being decoded into something else.
-    with pytest.raises(v.BadInputError, match=r"bad\.csv"):
-        v.read_partition(b"customer_id,plan\n1,\xff\xfe\n", "csv", source="bad.csv")
+    with pytest.raises(BadInputError, match=r"bad\.csv"):
+        parse_file(b"customer_id,plan\n1,\xff\xfe\n", "csv", source="bad.csv")
 
 
 def test_empty_file_is_bad_input() -> None:
-    with pytest.raises(v.BadInputError, match=r"empty.csv: the file is empty \(0 bytes\)"):
-        v.read_partition(b"", "csv", source="empty.csv")
+    with pytest.raises(BadInputError, match=r"empty.csv: the file is empty \(0 bytes\)"):
+        parse_file(b"", "csv", source="empty.csv")
 
 
 def test_header_only_file_is_bad_input() -> None:
     header = ",".join(churn_frame(1).columns).encode()
-    with pytest.raises(v.BadInputError, match=r"head\.csv: the file has a header but no rows"):
-        v.read_partition(header + b"\n", "csv", source="head.csv")
+    with pytest.raises(BadInputError, match=r"head\.csv: the file has a header but no rows"):
+        parse_file(header + b"\n", "csv", source="head.csv")
 
 
-def test_read_partition_keeps_raw_strings() -> None:
+def test_parse_file_keeps_raw_strings() -> None:
     data = b"customer_id,plan,late_payments\n007,basic,\n8,NA,3.0\n"
-    raw = v.read_partition(data, "csv", source="s.csv")
+    raw = parse_file(data, "csv", source="s.csv")
     assert raw["customer_id"].tolist() == ["007", "8"]  # no int conversion, leading zeros kept
     assert raw["late_payments"].iloc[1] == "3.0"
     assert raw["late_payments"].isna().iloc[0] and raw["plan"].isna().iloc[1]  # empty and NA are null
@@ -335,7 +338,7 @@ def messy_frame() -> pd.DataFrame:
 def test_masks_equal_gx_counts_on_a_messy_frame(pipeline: Pipeline, suite: dict) -> None:
     raw = messy_frame()
     outcome = run(raw, pipeline, suite)  # raises ValidationInternalError on any disagreement
-    typed, _ = v.coerce(raw, pipeline)
+    typed, _ = coerce(raw, pipeline)
     parameters = {"interval_start": START, "interval_end": END}
     gx_counts = {
         r["expectation_config"]["meta"]["check"]: r["result"].get("unexpected_count")
@@ -390,7 +393,7 @@ def test_coerce_parses_and_flags_unparsable_values(pipeline: Pipeline) -> None:
         dtype="str",
         index=[50, 40, 30, 20, 10, 0],  # results are positional, whatever the index
     )
-    typed, bad = v.coerce(raw, pipeline)
+    typed, bad = coerce(raw, pipeline)
     assert typed.index.equals(raw.index)
     assert typed["customer_id"].tolist()[:3] == [1, 3, pd.NA] and typed["customer_id"].tolist()[4:] == [12, 4]
     assert bad["customer_id"].tolist() == [False, False, True, False, False, False]
@@ -405,12 +408,12 @@ def test_coerce_parses_and_flags_unparsable_values(pipeline: Pipeline) -> None:
 
 
 def test_parquet_partitions_with_native_types_validate(pipeline: Pipeline, suite: dict) -> None:
-    typed, _ = v.coerce(churn_frame(), pipeline)
+    typed, _ = coerce(churn_frame(), pipeline)
     native = typed.astype({"customer_id": "int64", "plan": object})
     native.loc[5, "monthly_charges"] = np.inf
     buffer = io.BytesIO()
     native.to_parquet(buffer)
-    raw = v.read_partition(buffer.getvalue(), "parquet", source="p.parquet")
+    raw = parse_file(buffer.getvalue(), "parquet", source="p.parquet")
     outcome = run(raw, pipeline, suite)
     assert outcome.passed, outcome.message
     assert outcome.quarantined[v.ROW_NUMBER].tolist() == [5]
@@ -430,9 +433,9 @@ def test_naive_interval_bounds_are_refused(pipeline: Pipeline, suite: dict) -> N
 
 
 def test_committed_suite_is_up_to_date(pipeline: Pipeline) -> None:
-    path = v.suite_path(pipeline, INCLUDE)
+    path = suite_path(pipeline, INCLUDE)
     assert path == INCLUDE / "gx" / "churn.json"
-    built = v.build_suite(pipeline)
+    built = build_suite(pipeline)
     assert json.loads(path.read_text()) == built, "include/gx/churn.json is stale: run `make suites`"
     assert path.read_text() == json.dumps(built, indent=2, sort_keys=True) + "\n"
     levels = {e["meta"]["check"]: e["meta"]["level"] for e in built["expectations"]}
@@ -452,26 +455,26 @@ def test_stale_or_missing_suite_is_refused(pipeline: Pipeline, tmp_path: Path) -
     with pytest.raises(
         ConfigError, match=r"churn\.json: the suite for pipeline 'churn' is missing; run `make suites`"
     ):
-        v.load_suite(pipeline, tmp_path)
-    v.write_suite(pipeline, tmp_path)
-    assert v.load_suite(pipeline, tmp_path) == v.build_suite(pipeline)
+        load_suite(pipeline, tmp_path)
+    write_suite(pipeline, tmp_path)
+    assert load_suite(pipeline, tmp_path) == build_suite(pipeline)
     changed_columns = {
         **pipeline.columns,
         "plan": pipeline.columns["plan"].model_copy(update={"values": ["basic"]}),
     }
     changed = pipeline.model_copy(update={"columns": changed_columns})
     with pytest.raises(ConfigError, match=r"gx/churn\.json: the suite is stale.*run `make suites`"):
-        v.load_suite(changed, tmp_path)
+        load_suite(changed, tmp_path)
     with pytest.raises(ConfigError, match=r"does not match pipelines/churn\.yaml"):  # nor used when passed
         v.validate_partition(
-            churn_frame(), changed, v.build_suite(pipeline), interval_start=START, interval_end=END
+            churn_frame(), changed, build_suite(pipeline), interval_start=START, interval_end=END
         )
-    path = v.suite_path(pipeline, tmp_path)
+    path = suite_path(pipeline, tmp_path)
     edited = json.loads(path.read_text())
     edited["expectations"][1]["kwargs"]["max_value"] = 10**9
     path.write_text(json.dumps(edited))
     with pytest.raises(ConfigError, match="edited by hand"):
-        v.load_suite(pipeline, tmp_path)
+        load_suite(pipeline, tmp_path)
 
 
 def test_cli_check_exits_1_for_a_stale_suite(tmp_path: Path) -> None:
@@ -486,7 +489,7 @@ def test_render_data_docs(pipeline: Pipeline, suite: dict) -> None:
     raw = churn_frame()
     raw.loc[3, "plan"] = "gold"
     outcome = run(raw, pipeline, suite)
-    html = v.render_data_docs(outcome.result)
+    html = render_data_docs(outcome.result)
     assert html.lstrip().startswith("<!DOCTYPE html>") or "<html" in html[:500]
     # GX renders each expectation as prose: the in-set check on plan, and the unexpected value.
     assert "values must belong to this set" in html and "gold" in html

@@ -88,7 +88,7 @@ class ValidatePartitionOperator(PipelineOperator):
         from mlops.hooks.gx import GreatExpectationsHook
         from mlops.ingestion import PartitionRejected, gate
         from mlops.lake import PartitionMissing
-        from mlops.validation import load_suite
+        from mlops.suite import load_suite
 
         ds, start, end = self.interval(context)
         try:

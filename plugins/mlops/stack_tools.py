@@ -1,0 +1,117 @@
+"""Small tools the local stacks' scripts share (``python -m mlops.stack_tools <command>``).
+
+- ``secrets``: print fresh passwords, S3 keys, a Fernet key and JWT/API secrets as ``NAME=value``.
+- ``buckets ENDPOINT BUCKET...``: create S3 buckets (keys from ``AWS_ACCESS_KEY_ID``/``..._SECRET...``).
+- ``pipelines SRC DEST --set key.path=value ...``: copy every pipeline YAML of the include folder
+  ``SRC`` into ``DEST`` with the settings changed (values read as YAML), and generate the copies'
+  suites (a suite carries a fingerprint of its YAML's rules). The distributed test and the replay
+  test run the demo pipeline this way, sized for a short history.
+- ``healthy``: read Airflow's ``/api/v2/monitor/health`` JSON on stdin; exit 0 if every component
+  reports healthy.
+
+No Airflow import.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def new_secrets() -> dict[str, str]:
+    from cryptography.fernet import Fernet
+
+    values = {name: secrets.token_hex(16) for name in ("PG_AIRFLOW_PASSWORD", "PG_MLFLOW_PASSWORD")}
+    values |= {name: secrets.token_hex(16) for name in ("JWT_SECRET", "API_SECRET_KEY")}
+    values["AWS_ACCESS_KEY_ID"] = f"MLOPS{secrets.token_hex(8).upper()}"
+    values["AWS_SECRET_ACCESS_KEY"] = secrets.token_hex(20)
+    values["FERNET_KEY"] = Fernet.generate_key().decode()
+    return values
+
+
+def create_buckets(endpoint: str, buckets: list[str]) -> None:
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+    )
+    for bucket in buckets:
+        s3.create_bucket(Bucket=bucket)
+
+
+def override(doc: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """``doc`` with each ``a.b.c=value`` set (the value read as YAML: numbers, booleans, dates)."""
+    import yaml
+
+    for assignment in assignments:
+        path, sep, raw = assignment.partition("=")
+        if not sep or not path:
+            raise ValueError(f"expected key.path=value, got {assignment!r}")
+        *parents, leaf = path.split(".")
+        node = doc
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = yaml.safe_load(raw)
+    return doc
+
+
+def copy_pipelines(source: Path, target: Path, assignments: list[str]) -> list[Path]:
+    """Copy ``source/pipelines/*.yaml`` to ``target`` with ``assignments``; write their suites."""
+    import yaml
+
+    from mlops.config import load_pipeline
+    from mlops.suite import write_suite
+
+    (target / "pipelines").mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in sorted((source / "pipelines").glob("*.yaml")):
+        doc = override(yaml.safe_load(path.read_text()), assignments)
+        header = f"# A copy of include/pipelines/{path.name} for a short run: {' '.join(assignments)}\n"
+        copy = target / "pipelines" / path.name
+        copy.write_text(header + yaml.safe_dump(doc, sort_keys=False))
+        write_suite(load_pipeline(copy), target)
+        written.append(copy)
+    return written
+
+
+def healthy(report: dict[str, Any]) -> bool:
+    return all((v or {}).get("status") == "healthy" for v in report.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mlops.stack_tools", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("secrets")
+    buckets = commands.add_parser("buckets")
+    buckets.add_argument("endpoint")
+    buckets.add_argument("buckets", nargs="+")
+    pipelines = commands.add_parser("pipelines")
+    pipelines.add_argument("source", type=Path)
+    pipelines.add_argument("target", type=Path)
+    pipelines.add_argument("--set", dest="assignments", action="append", default=[])
+    commands.add_parser("healthy")
+    args = parser.parse_args(argv)
+
+    if args.command == "secrets":
+        print("\n".join(f"{k}={v}" for k, v in new_secrets().items()))
+    elif args.command == "buckets":
+        create_buckets(args.endpoint, args.buckets)
+    elif args.command == "pipelines":
+        for path in copy_pipelines(args.source, args.target, args.assignments):
+            print(f"wrote {path}")
+    else:
+        return 0 if healthy(json.load(sys.stdin)) else 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
