@@ -16,7 +16,8 @@ class RollbackOperator(ModelOperator):
     """Point ``champion`` at ``target_version`` (param; default: the champion before the current one).
 
     Refuses a version that does not exist or never cleared the promotion floor. The move takes
-    effect as of the run's logical day. Fires the ``<pipeline>.champion`` outlet with the move.
+    effect as of the run's logical day; it fails, moving nothing, when the champion changed meanwhile
+    or a decision later on the logical clock holds. Fires the ``<pipeline>.champion`` outlet.
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -59,7 +60,13 @@ class RollbackOperator(ModelOperator):
         except (ChampionChanged, Superseded) as exc:
             raise AirflowFailException(str(exc)) from None
         self.mlflow_url = self.mlflow.version_url(name, target)
-        extra = {"version": target, "previous": current, "reason": reason, "run_id": context["run_id"]}
+        extra = {
+            "version": target,
+            "previous": current,
+            "reason": reason,
+            "run_id": context["run_id"],
+            "effective_day": move.effective_day,
+        }
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = extra
         self.log.info("champion rolled back from version %s to %s", current, target)

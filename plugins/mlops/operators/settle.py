@@ -52,12 +52,16 @@ class SettleSensor(ModelOperator, BaseSensorOperator):
         from mlops.clock import Past
         from mlops.registry import champion_on, history
 
-        moves = history(self.mlflow.client, self.pipeline.name)
+        moves: list[dict[str, str]] | None = None
+
+        def champion(ds: str) -> str | None:
+            nonlocal moves  # the registry is read only when the lake alone cannot settle the day
+            if moves is None:
+                moves = history(self.mlflow.client, self.pipeline.name)
+            return champion_on(moves, ds)
+
         return Past(
-            self.lake_hook().storage,
-            self.pipeline,
-            lambda ds: champion_on(moves, ds),
-            airflow_runs(context, self.pipeline.name),
+            self.lake_hook().storage, self.pipeline, champion, airflow_runs(context, self.pipeline.name)
         )
 
     def waiting(self, context: Context) -> list[str]:

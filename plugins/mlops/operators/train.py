@@ -305,6 +305,7 @@ class PromoteOperator(ModelOperator):
             effective_day=trigger.effective_day,
             order=trigger.order,
         )
+        self.mlflow_url = self.mlflow.version_url(self.pipeline.name, decision.version)
         try:
             move_champion(self.mlflow.client, move, expected=decision.champion_version)
         except Superseded as exc:

@@ -1,0 +1,156 @@
+"""PromoteOperator: the gate's decision applied by compare-and-set, as of the run's effective day."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from airflow.sdk import Asset
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from mlops.operators.train import PromoteOperator
+from mlops.plan import TrainingPlan, Trigger
+from mlops.promotion import GateDecision
+from mlops.registry import ChampionChanged, Move, Superseded
+
+CHAMPION = Asset("churn.champion")
+
+
+def decision(
+    *, promote: bool = True, reason: str = "auc 0.812 beats champion 0.790 by 0.022"
+) -> dict[str, Any]:
+    return GateDecision(
+        version="4",
+        champion_version="3",
+        would_promote=promote,
+        promote=promote,
+        reason=reason,
+        challenger={"auc": 0.812},
+        champion={"auc": 0.79},
+    ).to_dict()
+
+
+def plan(trigger: Trigger) -> dict[str, Any]:
+    return TrainingPlan(
+        trigger=trigger,
+        ready=["2026-03-01", "2026-03-02"],
+        failed=[],
+        parent_run_id="parent",
+        champion_at_start="3",
+        lineage={"partitions": "2026-03-01,2026-03-02", "skipped_failed": ""},
+        tags={},
+    ).to_dict()
+
+
+@pytest.fixture
+def run_with_plan(make_context: Callable[..., dict[str, Any]]) -> Callable[[Trigger], dict[str, Any]]:
+    """A context whose ``ti.xcom_pull(task_ids="prepare", key="plan")`` gives the plan of ``trigger``."""
+    return lambda trigger: make_context(xcom={("prepare", "plan"): plan(trigger)})
+
+
+def _raise(exc: Exception) -> Callable[..., Any]:
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise exc
+
+    return fail
+
+
+def test_a_decision_not_to_promote_is_skipped_with_its_reason(
+    make_operator: Callable[..., Any],
+    run_with_plan: Callable[[Trigger], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(
+        "mlops.registry.move_champion", _raise(AssertionError("moved without a promote decision"))
+    )
+    reason = "auc 0.790 does not beat champion 0.795 by 0.002"
+    op = make_operator(PromoteOperator, task_id="promote", decision=decision(promote=False, reason=reason))
+    context = run_with_plan(Trigger("schedule", "2026-03-08"))
+
+    with pytest.raises(AirflowSkipException) as raised:
+        op.execute(context)
+
+    assert str(raised.value) == f"not promoted: {reason}"
+    assert CHAMPION not in context["outlet_events"]
+
+
+@pytest.mark.parametrize(
+    ("trigger", "effective_day", "order"),
+    [
+        pytest.param(
+            Trigger("schedule", "2026-03-08"), "2026-03-09", 0, id="weekly-train-serves-from-its-logical-day"
+        ),
+        pytest.param(
+            Trigger("drift", "2026-03-02", {"ds": "2026-03-02"}),
+            "2026-03-03",
+            1,
+            id="drift-retrain-after-that-days-train",
+        ),
+        pytest.param(Trigger("manual", "2026-03-10"), "2026-03-11", 0, id="manual-train"),
+    ],
+)
+def test_the_move_is_made_as_of_the_plans_effective_day(
+    make_operator: Callable[..., Any],
+    run_with_plan: Callable[[Trigger], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    trigger: Trigger,
+    effective_day: str,
+    order: int,
+) -> None:
+    seen: list[tuple[Move, str | None]] = []
+    monkeypatch.setattr(
+        "mlops.registry.move_champion", lambda client, move, *, expected: seen.append((move, expected))
+    )
+    op = make_operator(PromoteOperator, task_id="promote", decision=decision(), outlets=[CHAMPION])
+    context = run_with_plan(trigger)
+
+    extra = op.execute(context)
+
+    [(move, expected)] = seen
+    assert (move.effective_day, move.order, move.kind) == (effective_day, order, "promotion")
+    assert (move.version, move.previous, expected) == ("4", "3", "3")
+    assert move.metrics == {"challenger": {"auc": 0.812}, "champion": {"auc": 0.79}}
+    assert extra["effective_day"] == effective_day and extra["version"] == "4"
+    assert context["outlet_events"][CHAMPION].extra == extra
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        pytest.param(
+            Superseded("churn: version 4 (as of 2026-03-09) is superseded by version 5 as of 2026-03-10"),
+            AirflowSkipException,
+            id="superseded-is-a-skip",
+        ),
+        pytest.param(
+            ChampionChanged("churn: champion is now version 5, not 3 as when this run started"),
+            AirflowFailException,
+            id="champion-changed-is-a-failure",
+        ),
+    ],
+)
+def test_a_refused_move_fires_nothing(
+    make_operator: Callable[..., Any],
+    run_with_plan: Callable[[Trigger], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    expected: type[Exception],
+) -> None:
+    monkeypatch.setattr("mlops.registry.move_champion", _raise(error))
+    op = make_operator(PromoteOperator, task_id="promote", decision=decision(), outlets=[CHAMPION])
+    context = run_with_plan(Trigger("schedule", "2026-03-08"))
+
+    with pytest.raises(expected) as raised:
+        op.execute(context)
+
+    assert type(raised.value) is expected and str(raised.value) == str(error)
+    assert CHAMPION not in context["outlet_events"]
+
+
+def test_no_plan_from_prepare_fails(
+    make_operator: Callable[..., Any], make_context: Callable[..., dict[str, Any]]
+) -> None:
+    op = make_operator(PromoteOperator, task_id="promote", decision=decision())
+    with pytest.raises(AirflowFailException, match="no training plan from prepare"):
+        op.execute(make_context())
