@@ -234,6 +234,7 @@ def test_forced_promotion_then_rollback(dags, client) -> None:
         "previous": second,
         "reason": "rollback: bad model in production",
         "run_id": dag_run.run_id,
+        "effective_day": dag_run.logical_date.date().isoformat(),
     }
 
 
