@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mlops.plan import TrialResult
+
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
@@ -85,7 +87,7 @@ def train_trial(
     lineage: dict[str, str],
     nthread: int | None = None,
     progress: Callable[[str], None] = log.info,
-) -> dict[str, Any]:
+) -> TrialResult:
     """Train, evaluate and log one trial as a nested run; returns its run id and metrics.
 
     ``tracking_uri`` is ``client``'s server: the model is logged with MLflow's fluent API, which
@@ -158,14 +160,14 @@ def train_trial(
         mlflow.log_dict(_profile(pipeline, parts["holdout"], hold_scores), "reference_profile.json")
         mlflow.log_dict({"holdout_days": sorted(frames)[-cfg.holdout_days :], **lineage}, "lineage.json")
         _log_dataset(parts["train"], lineage)
-    return {
-        "trial": trial,
-        "run_id": run.info.run_id,
-        "model_uri": logged.model_uri,
-        "model_id": logged.model_id,
-        "valid_metric": metrics[f"valid_{_primary(pipeline)}"],
-        "metrics": metrics,
-    }
+    return TrialResult(
+        trial=trial,
+        run_id=run.info.run_id,
+        model_uri=logged.model_uri,
+        model_id=logged.model_id,
+        valid_metric=metrics[f"valid_{_primary(pipeline)}"],
+        metrics=metrics,
+    )
 
 
 def _primary(pipeline: Pipeline) -> str:
@@ -194,12 +196,13 @@ def _lost_dataset_race(error: Exception) -> bool:
     return "UniqueViolation" in message or "dataset_pk" in message
 
 
-def best_trial(trials: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+def best_trial(trials: list[TrialResult], metric: str) -> TrialResult:
+    """The trial best on validation (the first of equals)."""
     from mlops.promotion import better
 
     best = trials[0]
     for trial in trials[1:]:
-        if better(metric, trial["valid_metric"], best["valid_metric"]):
+        if better(metric, trial.valid_metric, best.valid_metric):
             best = trial
     return best
 

@@ -9,6 +9,7 @@ the outcome into Airflow (logs, the MLflow run, the drift event). Pure Python ov
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -99,3 +100,37 @@ def monitor_partition(
         page=page,
         event=drift_event_extra(report, why) if fire else None,
     )
+
+
+def monitor_partitions(
+    lake: Storage,
+    pipeline: Pipeline,
+    days: list[str],
+    *,
+    champion_for: Callable[[str], Champion | None],
+    backfill: bool,
+    log: Callable[[str], None],
+) -> list[MonitorOutcome]:
+    """The monitor stage over a run's days, oldest first, each against the champion as of it.
+
+    Days without a champion or data are logged and left out. Stops after a day that fires: the
+    retrain it asks for decides the champion of the days after it.
+    """
+    outcomes = []
+    for i, ds in enumerate(sorted(days)):
+        champion = champion_for(ds)
+        if champion is None:
+            log(f"{pipeline.name} {ds}: no champion as of this day, nothing to monitor against")
+            continue
+        outcome = monitor_partition(lake, pipeline, ds, champion, backfill=backfill)
+        log(f"{pipeline.name} {ds} (champion v{champion.version}): {outcome.status}; {outcome.reason}")
+        if outcome.report is not None:
+            outcomes.append(outcome)
+        if outcome.fire:
+            left = sorted(days)[i + 1 :]
+            if left:
+                log(
+                    f"{pipeline.name}: stopping at {ds}, whose drift triggers a retrain; left for a later run: {', '.join(left)}"
+                )
+            break
+    return outcomes

@@ -80,3 +80,22 @@ class TrainingPlan:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingPlan:
         return _from(cls, {**data, "trigger": Trigger.from_dict(data["trigger"])})
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """What one trial trained and logged: its nested run, the logged model, its metrics."""
+
+    trial: int
+    run_id: str
+    model_uri: str
+    model_id: str | None
+    valid_metric: float
+    metrics: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        return _from(cls, data)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import functools
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops.lake import Storage, commit_partition, partition_dir, read_partition
+from mlops.lake import PartitionMissing, Storage, commit_partition, partition_dir, read_partition
 
 if TYPE_CHECKING:
     from mlops.config import Pipeline
@@ -37,6 +38,7 @@ class Scored:
     rows: int
     seconds: float
     path: str
+    version: str = ""
 
     @property
     def rows_per_second(self) -> float:
@@ -82,4 +84,39 @@ def score_partition(
         {"part.parquet": buffer.getvalue()},
         extra={"rows": len(predictions), "model_version": version, "airflow_run_id": airflow_run_id},
     )
-    return Scored(ds=ds, rows=len(predictions), seconds=seconds, path=lake.uri(directory))
+    return Scored(ds=ds, rows=len(predictions), seconds=seconds, path=lake.uri(directory), version=version)
+
+
+def score_partitions(
+    lake: Storage,
+    pipeline: Pipeline,
+    days: list[str],
+    *,
+    version_for: Callable[[str], str | None],
+    model_of: Callable[[str], Any],
+    airflow_run_id: str,
+    log: Callable[[str], None],
+) -> list[Scored]:
+    """The score stage: each day scored by ``version_for(day)`` (None: no model that day, skipped).
+
+    ``model_of(version)`` loads a version (cached by the caller). Raises ``PartitionMissing`` or
+    ``SchemaMismatch`` for a day that cannot be scored; days before it stay committed.
+    """
+    scored = []
+    for ds in days:
+        version = version_for(ds)
+        if version is None:
+            log(f"{pipeline.name} {ds}: no champion as of this day, nothing to score with")
+            continue
+        try:
+            result = score_partition(
+                lake, pipeline, ds, model_of(version), version=version, airflow_run_id=airflow_run_id
+            )
+        except PartitionMissing as exc:
+            raise PartitionMissing(f"{pipeline.name} {ds}: no validated partition to score ({exc})") from None
+        log(
+            f"{pipeline.name} {ds}: {result.rows} rows scored by version {version} "
+            f"({result.rows_per_second:.0f} rows/s)"
+        )
+        scored.append(result)
+    return scored

@@ -26,40 +26,28 @@ class MonitorDriftOperator(ModelOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any] | None:
-        from mlops.monitor_stage import monitor_partition
+        import functools
+
+        from mlops.monitor_stage import monitor_partitions
         from mlops.registry import champion_on, history
 
         name = self.pipeline.name
         moves = history(self.mlflow.client, name)
-        lake = self.lake_hook().storage
-        backfill = run_type(context) == "backfill"
+        champion = functools.cache(self._champion)
         days = partitions_of(context)
-        monitored = 0
-        for i, ds in enumerate(days):
-            version = champion_on(moves, ds)
-            if version is None:
-                self.log.info("%s %s: no champion as of this day, nothing to monitor against", name, ds)
-                continue
-            outcome = monitor_partition(lake, self.pipeline, ds, self._champion(version), backfill=backfill)
-            if outcome.report is None:
-                self.log.warning("%s %s: %s; nothing to monitor", name, ds, outcome.reason)
-                continue
-            monitored += 1
+        outcomes = monitor_partitions(
+            self.lake_hook().storage,
+            self.pipeline,
+            days,
+            champion_for=lambda ds: champion(version) if (version := champion_on(moves, ds)) else None,
+            backfill=run_type(context) == "backfill",
+            log=self.log.info,
+        )
+        for outcome in outcomes:
             self._log_run(context, outcome)
-            self.log.info("%s %s (champion v%s): %s; %s", name, ds, version, outcome.status, outcome.reason)
-            if outcome.fire:
-                if days[i + 1 :]:
-                    self.log.warning(
-                        "%s: stopping at %s, whose drift triggers a retrain; %s are left for a later "
-                        "run (re-monitor them with start_ds/end_ds)",
-                        name,
-                        ds,
-                        ", ".join(days[i + 1 :]),
-                    )
-                return outcome.event
-        if not monitored:
+        if not outcomes:
             raise AirflowSkipException(f"{name}: no partition of {', '.join(days)} had a champion or data")
-        return None
+        return outcomes[-1].event
 
     def _champion(self, version: str) -> Champion:
         from mlops.monitor_stage import Champion

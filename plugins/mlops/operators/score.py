@@ -25,63 +25,51 @@ class ScorePartitionsOperator(ModelOperator):
         from mlops.cost import CostMeter
         from mlops.lake import PartitionMissing
         from mlops.registry import champion_on, history
-        from mlops.scoring import SchemaMismatch, load_model, score_partition
+        from mlops.scoring import SchemaMismatch, load_model, score_partitions
 
         name = self.pipeline.name
         requested = context["params"].get("model_version")
         moves = [] if requested is not None else history(self.mlflow.client, name)
-        lake = self.lake_hook().storage
-        results = []
         with CostMeter() as meter:
-            for ds in partitions_of(context):
-                version = str(requested) if requested is not None else champion_on(moves, ds)
-                if version is None:
-                    self.log.info("%s %s: no champion as of this day, nothing to score with", name, ds)
-                    continue
-                model = load_model(self.mlflow.tracking_uri, name, version)
-                try:
-                    scored = score_partition(
-                        lake, self.pipeline, ds, model, version=version, airflow_run_id=context["run_id"]
-                    )
-                except PartitionMissing as exc:
-                    raise AirflowFailException(
-                        f"{name} {ds}: no validated partition to score ({exc})"
-                    ) from None
-                except SchemaMismatch as exc:
-                    raise AirflowFailException(str(exc)) from None
-                self.log.info(
-                    "%s %s: %d rows scored by version %s (%.0f rows/s)",
-                    name,
-                    ds,
-                    scored.rows,
-                    version,
-                    scored.rows_per_second,
+            try:
+                scored = score_partitions(
+                    self.lake_hook().storage,
+                    self.pipeline,
+                    partitions_of(context),
+                    version_for=lambda ds: (
+                        str(requested) if requested is not None else champion_on(moves, ds)
+                    ),
+                    model_of=lambda version: load_model(self.mlflow.tracking_uri, name, version),
+                    airflow_run_id=context["run_id"],
+                    log=self.log.info,
                 )
-                results.append(
-                    {
-                        "ds": ds,
-                        "version": version,
-                        "rows": scored.rows,
-                        "rows_per_second": scored.rows_per_second,
-                        "path": scored.path,
-                    }
-                )
-        if not results:
+            except (PartitionMissing, SchemaMismatch) as exc:
+                raise AirflowFailException(str(exc)) from None
+        if not scored:
             raise AirflowSkipException(
                 f"{name}: no champion yet for these days, nothing to score with (train first)"
             )
-        versions = sorted({r["version"] for r in results}, key=int)
+        versions = sorted({s.version for s in scored}, key=int)
         self.mlflow_url = self.mlflow.record_run(
             name,
             context,
             name=f"score {context['run_id']}",
             role="scoring",
-            tags={"model_version": ",".join(versions), "partitions": ",".join(r["ds"] for r in results)},
+            tags={"model_version": ",".join(versions), "partitions": ",".join(s.ds for s in scored)},
             metrics={
-                "rows_scored": sum(r["rows"] for r in results),
+                "rows_scored": sum(s.rows for s in scored),
                 "model_version": float(versions[-1]),
                 **meter.metrics(),
-                "rows_per_second": min(r["rows_per_second"] for r in results),
+                "rows_per_second": min(s.rows_per_second for s in scored),
             },
         )
-        return results
+        return [
+            {
+                "ds": s.ds,
+                "version": s.version,
+                "rows": s.rows,
+                "rows_per_second": s.rows_per_second,
+                "path": s.path,
+            }
+            for s in scored
+        ]

@@ -175,8 +175,8 @@ class TrainTrialOperator(ModelOperator):
             nthread=len(os.sched_getaffinity(0)),
             progress=self.log.info,
         )
-        self.mlflow_url = self.mlflow.run_url(result["run_id"])
-        return result
+        self.mlflow_url = self.mlflow.run_url(result.run_id)
+        return result.to_dict()
 
 
 class RegisterChallengerOperator(ModelOperator):
@@ -193,17 +193,19 @@ class RegisterChallengerOperator(ModelOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.experiment import best_trial
+        from mlops.plan import TrialResult
         from mlops.registry import register_version, window_tags
 
         plan = plan_of(context)
-        best = best_trial(list(self.trials), self.pipeline.promotion.primary_metric)
+        trials = [TrialResult.from_dict(t) for t in self.trials]
+        best = best_trial(trials, self.pipeline.promotion.primary_metric)
         trained, holdout = plan.split(self.pipeline.training.holdout_days)
         version = register_version(
             self.mlflow.client,
             self.pipeline.name,
-            run_id=best["run_id"],
-            source=best["model_uri"],
-            model_id=best["model_id"],
+            run_id=best.run_id,
+            source=best.model_uri,
+            model_id=best.model_id,
             airflow_run_id=context["run_id"],
             tags={
                 "window.partitions": plan.lineage["partitions"],
@@ -212,10 +214,10 @@ class RegisterChallengerOperator(ModelOperator):
             },
         )
         self.log.info(
-            "registered %s version %s from trial %s", self.pipeline.name, version.version, best["trial"]
+            "registered %s version %s from trial %s", self.pipeline.name, version.version, best.trial
         )
         self.mlflow_url = self.mlflow.version_url(self.pipeline.name, version.version)
-        return {"version": version.version, "run_id": best["run_id"], "trial": best["trial"]}
+        return {"version": version.version, "run_id": best.run_id, "trial": best.trial}
 
 
 class PromotionGateOperator(ModelOperator):
@@ -232,42 +234,18 @@ class PromotionGateOperator(ModelOperator):
         self.challenger = challenger
 
     def execute(self, context: Context) -> dict[str, Any]:
-        import pandas as pd
+        from mlops.gate_stage import gate_challenger
 
-        from mlops.experiment import holdout_metrics
-        from mlops.promotion import GateDecision, decide, holdout_leak
-        from mlops.registry import record_gate, trained_span
-        from mlops.window import load_frames
-
-        cfg, name, client = self.pipeline.promotion, self.pipeline.name, self.mlflow.client
-        plan = plan_of(context)
-        trained, holdout_days = plan.split(self.pipeline.training.holdout_days)
-        version, champion_version = str(self.challenger["version"]), plan.champion_at_start
-        self.mlflow_url = self.mlflow.version_url(name, version)
-        spans = {"the challenger": (trained[0], trained[-1]) if trained else None}
-        if champion_version:
-            spans[f"champion version {champion_version}"] = trained_span(
-                client, name, champion_version, self.pipeline.training.holdout_days
-            )
-        leak = holdout_leak(holdout_days, spans)
-        holdout = pd.concat(
-            load_frames(self.lake_hook().storage, self.pipeline, holdout_days, whole_window=False).values(),
-            ignore_index=True,
+        version = str(self.challenger["version"])
+        self.mlflow_url = self.mlflow.version_url(self.pipeline.name, version)
+        decision = gate_challenger(
+            self.mlflow.client,
+            self.lake_hook().storage,
+            self.pipeline,
+            plan_of(context),
+            version,
+            force=bool(context["params"].get("force_promote")),
         )
-        challenger = holdout_metrics(f"models:/{name}/{version}", self.pipeline, holdout)
-        champion = None
-        if champion_version and not leak:
-            champion = holdout_metrics(f"models:/{name}/{champion_version}", self.pipeline, holdout)
-        decision = GateDecision.of(
-            decide(challenger, champion, cfg, force=bool(context["params"].get("force_promote"))),
-            version=version,
-            champion_version=champion_version,
-            challenger=challenger,
-            champion=champion,
-            leak=leak,
-            backfill=plan.trigger.backfill and not cfg.allow_backfill_promotion,
-        )
-        record_gate(client, name, decision, floor=cfg.floor, metric=cfg.primary_metric)
         self.log.info("gate: %s", decision.reason)
         if decision.would_promote and not decision.promote:
             self.log.info("backfill run: would promote version %s; champion stays as it is", version)

@@ -1,0 +1,58 @@
+"""The gate stage of a train run: challenger against the champion as of the run's day.
+
+``gate_challenger`` scores both on the challenger's holdout days, refuses a comparison on days
+either model was fitted on, applies ``promotion.decide`` and the backfill policy, and records the
+decision on the challenger's version. The operator hands its outcome to ``promote``. No Airflow
+import; takes an ``MlflowClient`` and the lake.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlops.lake import Storage
+from mlops.plan import TrainingPlan
+from mlops.promotion import GateDecision, decide, holdout_leak
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from mlops.config import Pipeline
+
+
+def gate_challenger(
+    client: MlflowClient, lake: Storage, pipeline: Pipeline, plan: TrainingPlan, version: str, *, force: bool
+) -> GateDecision:
+    import pandas as pd
+
+    from mlops.experiment import holdout_metrics
+    from mlops.registry import record_gate, trained_span
+    from mlops.window import load_frames
+
+    cfg, name = pipeline.promotion, pipeline.name
+    trained, holdout_days = plan.split(pipeline.training.holdout_days)
+    champion_version = plan.champion_at_start
+    spans = {"the challenger": (trained[0], trained[-1]) if trained else None}
+    if champion_version:
+        spans[f"champion version {champion_version}"] = trained_span(
+            client, name, champion_version, pipeline.training.holdout_days
+        )
+    leak = holdout_leak(holdout_days, spans)
+    holdout = pd.concat(
+        load_frames(lake, pipeline, holdout_days, whole_window=False).values(), ignore_index=True
+    )
+    challenger = holdout_metrics(f"models:/{name}/{version}", pipeline, holdout)
+    champion = None
+    if champion_version and not leak:
+        champion = holdout_metrics(f"models:/{name}/{champion_version}", pipeline, holdout)
+    decision = GateDecision.of(
+        decide(challenger, champion, cfg, force=force),
+        version=version,
+        champion_version=champion_version,
+        challenger=challenger,
+        champion=champion,
+        leak=leak,
+        backfill=plan.trigger.backfill and not cfg.allow_backfill_promotion,
+    )
+    record_gate(client, name, decision, floor=cfg.floor, metric=cfg.primary_metric)
+    return decision
