@@ -88,6 +88,12 @@ class FakeMlflow:
     def version_url(self, model: str, version: str) -> str:
         return f"{self.tracking_uri}/#/models/{model}/versions/{version}"
 
+    @staticmethod
+    def run_tags(context: Any) -> dict[str, str]:
+        from mlops.hooks.mlflow import MlflowHook
+
+        return MlflowHook.run_tags(context)  # pure: builds the tags from the context
+
     def record_run(self, experiment: str, context: Any, **run: Any) -> str:
         self.runs.append({"experiment": experiment, **run})
         return self.run_url(f"run-{len(self.runs)}")
