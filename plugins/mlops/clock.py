@@ -22,7 +22,9 @@ and when D was published with a champion in force, D's drift verdict is in. A pu
 barrier covered the days before it, so the walk back stops there.
 
 What the lake cannot tell (whether Airflow has a run for a day, and whether it is over) comes from
-``AirflowRuns``, which the operators back with the Task SDK and the tests with plain functions.
+``AirflowRuns``, which the operators back with the Task SDK and the tests with plain functions. A
+day with no ingest run yet is still to come when catch-up will create it (the scheduler creates
+them one after another), and over otherwise (catch-up off: days before the DAG was unpaused).
 Pure Python over ``Storage``; no Airflow import.
 """
 
@@ -158,7 +160,21 @@ class Past:
             return "published"
         if state == "failed":
             return "over"
-        return "pending" if self.runs.ingest(ds) == "active" else "over"
+        run = self.runs.ingest(ds)
+        if run == "active":
+            return "pending"
+        if run == "absent" and self._scheduled_day(ds):
+            return "pending"  # catch-up creates every day's run, one after another: not yet created
+        return "over"
+
+    def _scheduled_day(self, ds: str) -> bool:
+        """Whether the ingest schedule will run ``ds``: catch-up on, and the day in the pipeline's dates."""
+        day, end = as_date(ds), self.pipeline.end_date
+        return (
+            self.pipeline.schedules.catchup
+            and self.pipeline.start_date <= day
+            and (end is None or day <= end)
+        )
 
     def scheduled_pending(self, ds: str) -> list[str]:
         """The scheduled train effective on ``ds``, if it is due and not over."""

@@ -242,14 +242,20 @@ def test_scheduled_fires_follow_the_cron_within_the_pipeline_dates(pipeline) -> 
     assert scheduled_fires(pipeline, "2026-02-16") == [], "after end_date"
 
 
-def test_a_rejected_day_is_over_and_an_ingest_still_running_is_waited_for(pipeline, tmp_path: Path) -> None:
+def test_an_ingest_still_running_or_not_yet_created_is_waited_for(pipeline, tmp_path: Path) -> None:
     lake = LocalStorage(tmp_path)
-    states = {"2026-01-02": "active"}
+    states = {"2026-01-01": "finished", "2026-01-02": "active"}
     runs = AirflowRuns(ingest=lambda ds: states.get(ds, "absent"), scheduled_train=lambda f: "finished")
     past = Past(lake, pipeline, lambda ds: None, runs)
     assert past.before_publish("2026-01-03") == ["the churn_ingest run of 2026-01-02"]
-    states["2026-01-02"] = "finished"
+    states["2026-01-02"] = "finished"  # failed before the lake heard of it: over
     assert past.before_publish("2026-01-03") == []
+    # A weekly train whose window's last day has no ingest run yet: catch-up will create it (the
+    # scheduler creates them one after another), so the train waits instead of training on less.
+    assert past.before_training("schedule", "2026-01-04") == ["the churn_ingest run of 2026-01-04"]
+    schedules = pipeline.schedules.model_copy(update={"catchup": False})
+    no_catchup = Past(lake, pipeline.model_copy(update={"schedules": schedules}), lambda ds: None, runs)
+    assert no_catchup.before_training("schedule", "2026-01-04") == [], "never created: over"
 
 
 def test_a_published_day_with_a_champion_waits_for_its_verdict(pipeline, tmp_path: Path) -> None:
@@ -267,7 +273,7 @@ def test_a_published_day_with_a_champion_waits_for_its_verdict(pipeline, tmp_pat
 
 
 def test_without_catchup_a_scheduled_train_that_never_ran_is_not_due(pipeline, tmp_path: Path) -> None:
-    runs = AirflowRuns(ingest=lambda ds: "absent", scheduled_train=lambda f: "absent")
+    runs = AirflowRuns(ingest=lambda ds: "finished", scheduled_train=lambda f: "absent")
     with_catchup = Past(LocalStorage(tmp_path), pipeline, lambda ds: None, runs)
     # The walk back stops at the first open item: the weekly train of 01-05, never run.
     assert with_catchup.before_publish("2026-01-12") == [
