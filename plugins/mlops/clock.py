@@ -36,14 +36,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from mlops.drift_reports import fired, read_report
+from mlops.drift_reports import fired, read_report, report_dir
 from mlops.lake import Storage, commit_partition, is_committed, partition_dir, read_partition
 from mlops.window import day_state
 
 if TYPE_CHECKING:
     from mlops.config import Pipeline
 
-TrainKind = Literal["schedule", "drift", "manual", "backfill"]
 RunState = Literal["finished", "active", "absent"]
 # Order of decisions that take effect on the same day.
 ORDER: dict[str, int] = {"schedule": 0, "manual": 0, "backfill": 0, "drift": 1, "rollback": 2}
@@ -54,6 +53,7 @@ MAX_WALK_DAYS = 400
 
 
 def as_date(value: str | dt.date) -> dt.date:
+    """A day from a date or an ISO date/time string (a report's ``ds``, a tag)."""
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
@@ -79,6 +79,20 @@ def scheduled_fires(pipeline: Pipeline, ds: str) -> list[dt.datetime]:
     while (fire := fires.get_next(dt.datetime)) < start + dt.timedelta(days=1):
         found.append(fire)
     return found
+
+
+def first_open_day(lake: Storage, pipeline: str, day: str) -> str:
+    """The first day from ``day`` on that no stage has acted on yet (no predictions, no drift report).
+
+    A move of the champion takes effect from here, never earlier: a run re-made after an outage
+    (or a manual run dated in the past) does not change the champion of days already scored or
+    monitored. In an undisturbed replay nothing is acted on before its decisions, so this is ``day``.
+    """
+    while is_committed(lake, partition_dir(pipeline, "predictions", day)) or is_committed(
+        lake, report_dir(pipeline, day)
+    ):
+        day = shift(day, 1)
+    return day
 
 
 # --- what a training run decided, in the lake ----------------------------------------------------

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops import drift
+from mlops.clock import as_date
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,10 +32,6 @@ if TYPE_CHECKING:
 _FIGSIZE = (4.0, 3.0)
 _DPI = 80
 _TOP_WHEN_CLEAN = 3
-
-
-def _day(ds: str | dt.date) -> dt.date:
-    return ds if isinstance(ds, dt.date) else dt.date.fromisoformat(str(ds)[:10])
 
 
 def _new_figure(figsize: tuple[float, float] = _FIGSIZE) -> Figure:
@@ -107,12 +104,12 @@ def _trend_reports(report: Mapping[str, Any], trend: Sequence[Mapping[str, Any]]
     by_day: dict[str, Mapping[str, Any]] = {}
     for r in [*trend, report]:  # today's report last, so it wins over a stored copy of itself
         if isinstance(r, Mapping) and "ds" in r:
-            by_day[_day(r["ds"]).isoformat()] = r
+            by_day[as_date(r["ds"]).isoformat()] = r
     return [by_day[d] for d in sorted(by_day)]
 
 
 def _dates(reports: Sequence[Mapping[str, Any]]) -> list[dt.date]:
-    return [_day(r["ds"]) for r in reports]
+    return [as_date(r["ds"]) for r in reports]
 
 
 def _style_time_axis(ax: Any, dates: Sequence[dt.date]) -> None:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from mlops import drift
+from mlops.clock import as_date
 from mlops.config import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -39,10 +40,6 @@ STATUS_INSUFFICIENT = "insufficient_rows"
 # --------------------------------------------------------------------------------------------
 # inputs
 # --------------------------------------------------------------------------------------------
-
-
-def _day(ds: str | dt.date) -> dt.date:
-    return ds if isinstance(ds, dt.date) else dt.date.fromisoformat(str(ds)[:10])
 
 
 def _finite_or_none(x: Any) -> float | None:
@@ -92,11 +89,11 @@ def history_from_reports(reports: Sequence[Mapping[str, Any]], ds: str | dt.date
     or whose flag is missing, counts as not drifted; when a day has several reports, the last one
     in the list wins (a re-run replaces the earlier result).
     """
-    day = _day(ds)
+    day = as_date(ds)
     flags: dict[dt.date, bool] = {}
     for report in reports:
         try:
-            when = _day(report["ds"])
+            when = as_date(report["ds"])
         except (KeyError, TypeError, ValueError):
             continue
         if when >= day:
@@ -176,7 +173,7 @@ def monitor_day(
     * ``drifted_features``: ``[{"feature", "kind", <statistics>}]``, by PSI descending;
     * ``unexpected_columns``: frame columns the pipeline does not declare; ``warnings``: messages.
     """
-    day = _day(ds)
+    day = as_date(ds)
     scores_arr = np.asarray(scores, dtype=np.float64).ravel()
     if scores_arr.size != len(frame):
         raise ValueError(f"{len(frame)} rows in the frame but {scores_arr.size} scores")
@@ -287,7 +284,7 @@ def should_trigger(
     the cooldown (a queue of catch-up runs ahead of it): until a new champion replaces this one,
     its drift has already been acted on.
     """
-    ds = _day(report["ds"])
+    ds = as_date(report["ds"])
     verdict = report.get("verdict", {})
     status = verdict.get("status")
     if not verdict.get("drift"):
@@ -304,7 +301,7 @@ def should_trigger(
             f"drift.allow_backfill_trigger is false"
         )
     if last_drift_trigger and cooldown_days > 0:
-        last = _day(last_drift_trigger)
+        last = as_date(last_drift_trigger)
         gap = (ds - last).days
         if abs(gap) < cooldown_days:
             when = f"{gap} day(s) ago" if gap >= 0 else f"{-gap} day(s) later"
@@ -312,7 +309,7 @@ def should_trigger(
                 f"cooldown: last drift retrain was triggered for {last.isoformat()}, {when}, "
                 f"cooldown {cooldown_days} days"
             )
-    earlier = sorted(d for d in champion_triggers if _day(d) != ds)
+    earlier = sorted(d for d in champion_triggers if as_date(d) != ds)
     if len(earlier) >= max_triggers_per_champion:
         return False, (
             f"drift declared for {ds.isoformat()} against champion version "

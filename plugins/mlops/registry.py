@@ -419,11 +419,10 @@ def record_gate(
 DRIFT_TRIGGERS_TAG = "drift.triggered_for"
 
 
-def drift_triggers(client: MlflowClient, model: str, version: str, *, before: str | None = None) -> list[str]:
-    """The days (ds) whose drift this version, as champion, has triggered a retrain for (only those
-    before day ``before`` when given: what a monitor run as of that day may know)."""
+def drift_triggers(client: MlflowClient, model: str, version: str) -> list[str]:
+    """The days (ds) whose drift this version, as champion, has triggered a retrain for."""
     raw = client.get_model_version(model, version).tags.get(DRIFT_TRIGGERS_TAG, "")
-    return [ds for ds in raw.split(",") if ds and (before is None or ds < before)]
+    return [ds for ds in raw.split(",") if ds]
 
 
 def record_drift_trigger(client: MlflowClient, model: str, version: str, ds: str) -> None:

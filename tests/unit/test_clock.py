@@ -337,3 +337,16 @@ def test_the_training_plan_round_trips_and_rejects_unknown_fields() -> None:
     assert plan.trigger.effective_day == "2026-03-03" and plan.trigger.order == 1
     with pytest.raises(ValueError, match="unknown fields"):
         TrainingPlan.from_dict({**plan.to_dict(), "champion": "3"})
+
+
+def test_a_move_never_takes_effect_on_a_day_already_acted_on(tmp_path: Path) -> None:
+    from mlops.clock import first_open_day
+    from mlops.drift_reports import write_report
+
+    lake = LocalStorage(tmp_path)
+    assert first_open_day(lake, "churn", "2026-01-12") == "2026-01-12", "nothing acted on: as decided"
+    # A train of 01-12 failed in an outage; 01-12 and 01-13 were scored, 01-14 only monitored.
+    for ds in ("2026-01-12", "2026-01-13"):
+        commit_partition(lake, partition_dir("churn", "predictions", ds), {}, extra={"model_version": "1"})
+    write_report(lake, "churn", {"ds": "2026-01-14", "trigger": {"fire": False}}, "")
+    assert first_open_day(lake, "churn", "2026-01-12") == "2026-01-15"

@@ -94,6 +94,24 @@ def logical_day(context: Context) -> str:
     return when.astimezone(dt.UTC).date().isoformat()
 
 
+def effective_from(operator: PipelineOperator, day: str) -> str:
+    """The day a move decided as of ``day`` takes effect: ``day``, or the first day after it that no
+    stage has acted on (``clock.first_open_day``), logged when they differ."""
+    from mlops.clock import first_open_day
+
+    effective = first_open_day(operator.lake_hook().storage, operator.pipeline.name, day)
+    if effective != day:
+        operator.log.warning(
+            "%s: days %s .. the day before %s were already scored or monitored with the champion of "
+            "their day; this move takes effect from %s, never retroactively",
+            operator.pipeline.name,
+            day,
+            effective,
+            effective,
+        )
+    return effective
+
+
 def run_type(context: Context) -> str:
     """The run's type as a plain string: scheduled, manual, backfill, asset_triggered, ..."""
     kind = context["dag_run"].run_type

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from mlops.operators.base import ModelOperator, logical_day
+from mlops.operators.base import ModelOperator, effective_from, logical_day
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -51,7 +51,7 @@ class RollbackOperator(ModelOperator):
             reason=reason,
             airflow_run_id=context["run_id"],
             metrics={},
-            effective_day=logical_day(context),
+            effective_day=effective_from(self, logical_day(context)),
             order=ORDER["rollback"],
             kind="rollback",
         )

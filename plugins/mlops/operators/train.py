@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mlops.operators.base import ModelOperator, run_type
+from mlops.operators.base import ModelOperator, effective_from, logical_day, run_type
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -25,14 +25,14 @@ def trigger_of(context: Context) -> Trigger:
     A drift-triggered run trains on the window ending at the drifted day; any other run on the window
     ending the day before its logical date (that day's partition is the last one complete).
     """
+    from mlops.clock import shift
     from mlops.plan import Trigger
 
     drift = [e for events in (context.get("triggering_asset_events") or {}).values() for e in events]
     if drift:
         payload = dict(drift[-1].extra or {})
         return Trigger(kind="drift", as_of=str(payload["ds"]), payload=payload)
-    logical = context.get("logical_date") or context["dag_run"].run_after
-    as_of = (logical.astimezone(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    as_of = shift(logical_day(context), -1)
     reason = (context["params"].get("reason") or "").strip()
     kind = {"backfill": "backfill", "manual": "manual"}.get(run_type(context), "schedule")
     return Trigger(kind=kind, as_of=as_of, payload={"reason": reason} if reason else {})
@@ -255,7 +255,8 @@ class PromotionGateOperator(ModelOperator):
 class PromoteOperator(ModelOperator):
     """Move ``champion`` to the challenger by compare-and-set, audited; skipped when the gate says no.
 
-    The move takes effect as of the run's effective day. Skipped, alias untouched, when a decision
+    The move takes effect as of the run's effective day, or from the first day after it that no
+    stage has acted on when a re-run comes late (never retroactively). Skipped, alias untouched, when a decision
     later in the logical order already holds. Its outlet ``<pipeline>.champion`` fires only on a move.
     """
 
@@ -280,7 +281,7 @@ class PromoteOperator(ModelOperator):
             reason=decision.reason,
             airflow_run_id=context["run_id"],
             metrics={"challenger": decision.challenger, "champion": decision.champion},
-            effective_day=trigger.effective_day,
+            effective_day=effective_from(self, trigger.effective_day),
             order=trigger.order,
         )
         self.mlflow_url = self.mlflow.version_url(self.pipeline.name, decision.version)

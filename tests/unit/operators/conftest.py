@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from mlops.hooks.mlflow import MlflowHook
 from mlops.lake import LocalStorage
 from mlops.registry import Move
 
@@ -82,17 +83,10 @@ class FakeMlflow:
         self.client = FakeClient()
         self.runs: list[dict[str, Any]] = []
 
-    def run_url(self, run_id: str) -> str:
-        return f"{self.tracking_uri}/#/runs/{run_id}"
-
-    def version_url(self, model: str, version: str) -> str:
-        return f"{self.tracking_uri}/#/models/{model}/versions/{version}"
-
-    @staticmethod
-    def run_tags(context: Any) -> dict[str, str]:
-        from mlops.hooks.mlflow import MlflowHook
-
-        return MlflowHook.run_tags(context)  # pure: builds the tags from the context
+    # The hook's own pure helpers: links from ``tracking_uri``, tags from the context.
+    run_url = MlflowHook.run_url
+    version_url = MlflowHook.version_url
+    run_tags = staticmethod(MlflowHook.run_tags)
 
     def record_run(self, experiment: str, context: Any, **run: Any) -> str:
         self.runs.append({"experiment": experiment, **run})

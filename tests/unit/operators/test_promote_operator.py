@@ -154,3 +154,22 @@ def test_no_plan_from_prepare_fails(
     op = make_operator(PromoteOperator, task_id="promote", decision=decision())
     with pytest.raises(AirflowFailException, match="no training plan from prepare"):
         op.execute(make_context())
+
+
+def test_a_late_re_run_takes_effect_after_the_days_already_scored(
+    make_operator: Callable[..., Any],
+    run_with_plan: Callable[[Trigger], dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    lake: Any,
+) -> None:
+    """A weekly train of 03-09 re-run after an outage, once 03-09 and 03-10 were scored with the
+    champion of their day: the move holds from 03-11, so history is never rewritten."""
+    from mlops.lake import commit_partition, partition_dir
+
+    for ds in ("2026-03-09", "2026-03-10"):
+        commit_partition(lake, partition_dir("churn", "predictions", ds), {}, extra={"model_version": "3"})
+    seen: list[Move] = []
+    monkeypatch.setattr("mlops.registry.move_champion", lambda client, move, *, expected: seen.append(move))
+    op = make_operator(PromoteOperator, task_id="promote", decision=decision(), outlets=[CHAMPION])
+    extra = op.execute(run_with_plan(Trigger("schedule", "2026-03-08")))
+    assert seen[0].effective_day == extra["effective_day"] == "2026-03-11"
