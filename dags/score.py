@@ -1,13 +1,14 @@
 """
 ### Score: batch predictions with the champion
 
-Runs once per `<pipeline>.validated` event and manually over a date range; writes
+Runs once per validated day (`<pipeline>.validated` events are keyed by the day), and manually
+over a date range or for one partition key; writes
 `predictions/ds=...` with the key, the score, the label, the model version and the run id.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, PartitionedAssetTimetable
 
 from mlops.config import Pipeline
 from mlops.dagkit import build_stage, dag_kwargs, date_range_params, validated_asset
@@ -17,7 +18,7 @@ from mlops.operators.score import ScorePartitionsOperator
 def build(pipeline: Pipeline) -> DAG:
     with DAG(
         **dag_kwargs(pipeline, "score", __doc__),
-        schedule=[validated_asset(pipeline.name)],
+        schedule=PartitionedAssetTimetable(assets=validated_asset(pipeline.name)),
         catchup=False,
         params={
             **date_range_params("rescore history"),

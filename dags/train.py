@@ -1,8 +1,8 @@
 """
 ### Train: XGBoost on an as-of window, tracked in MLflow, promoted through a gate
 
-Runs on the pipeline's training cron (weekly in the demo) or when `<pipeline>.drift` fires, and
-manually from the trigger form. Trains on the committed validated partitions of the window that
+Runs on the pipeline's training cron (weekly in the demo), as `drift__<day>` when the monitor of
+a day fires `<pipeline>.drift` (its `retrain` task starts it), and manually from the trigger form. Trains on the committed validated partitions of the window that
 ends at the run's logical date, registers the best trial as `challenger`, and moves `champion`
 only when the challenger beats the champion as of the run's day by the configured margin (never
 from a backfill run). Scheduled and drift runs first wait until every decision before them in
@@ -11,10 +11,10 @@ the logical order is taken; `record` writes what the run decided, whatever happe
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
+from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from mlops.config import Pipeline
-from mlops.dagkit import build_stage, champion_asset, dag_kwargs, drift_asset, end_of
+from mlops.dagkit import build_stage, champion_asset, dag_kwargs, end_of
 from mlops.operators.settle import WaitForWindowSensor
 from mlops.operators.train import (
     PrepareTrainingOperator,
@@ -79,10 +79,7 @@ def params(pipeline: Pipeline) -> dict[str, Param]:
 def build(pipeline: Pipeline) -> DAG:
     with DAG(
         **dag_kwargs(pipeline, "train", __doc__),
-        schedule=AssetOrTimeSchedule(
-            timetable=CronTriggerTimetable(pipeline.schedules.train, timezone="UTC"),
-            assets=drift_asset(pipeline.name),
-        ),
+        schedule=CronTriggerTimetable(pipeline.schedules.train, timezone="UTC"),
         end_date=end_of(pipeline),
         catchup=pipeline.schedules.catchup,
         params=params(pipeline),

@@ -86,7 +86,10 @@ def asset_events(ds: str) -> list[dict]:
             .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
             .where(AssetModel.name == "churn.validated")
         ).all()
-        return [dict(e.extra) for e in rows if (e.extra or {}).get("ds") == ds]
+        found = [e for e in rows if (e.extra or {}).get("ds") == ds]
+        # Keyed by the day, so score and monitor get one run per day.
+        assert all(e.partition_key == ds for e in found), [e.partition_key for e in found]
+        return [dict(e.extra) for e in found]
 
 
 def test_a_clean_day_is_landed_validated_and_reconciled(dag, roots) -> None:

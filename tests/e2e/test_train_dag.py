@@ -307,6 +307,17 @@ def drift_events() -> list[dict]:
         return [dict(e.extra) for e in session.scalars(query.where(AssetModel.name == "churn.drift")).all()]
 
 
+def drift_retrains() -> dict[str, dict]:
+    """The churn_train runs the monitor's retrain task started: run id -> conf."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        runs = session.scalars(select(DagRun).where(DagRun.dag_id == "churn_train")).all()
+        return {r.run_id: dict(r.conf or {}) for r in runs if r.run_id.startswith("drift__")}
+
+
 def drift_report(lake, ds: str) -> dict:
     from mlops.drift_reports import report_dir
     from mlops.lake import read_partition
@@ -320,6 +331,7 @@ def test_monitoring_stable_days_raises_nothing(dags, lake) -> None:
     dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-01-07", "end_ds": "2026-01-09"})
     assert str(dag_run.state) == "success", states(dag_run)
     assert states(dag_run)["emit_drift[-1]"] == "skipped"
+    assert states(dag_run)["retrain[-1]"] == "skipped"
     assert read_report(lake, "churn", "2026-01-07") is None, "no champion as of 01-07"
     for ds in ("2026-01-08", "2026-01-09"):
         report = drift_report(lake, ds)
@@ -342,6 +354,9 @@ def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake, client) -> Non
     [event] = drift_events()
     assert event["ds"] == fired[0] and "monthly_charges" in event["features"]
     assert {"ds", "champion_version", "features", "reason"} <= set(event)
+    # One train run per drifted day, with the event's extra: the drift retrain.
+    assert drift_retrains() == {f"drift__{fired[0]}": {"drift": event}}
+    assert states(dag_run)["retrain[-1]"] == "success"
 
     dag_run = dags["churn_monitor"].test(run_conf={"start_ds": "2026-03-04", "end_ds": "2026-03-04"})
     assert str(dag_run.state) == "success", states(dag_run)
@@ -349,6 +364,7 @@ def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake, client) -> Non
     assert later["trigger"]["fire"] is False
     assert "cooldown" in later["trigger"]["reason"] or "already triggered" in later["trigger"]["reason"]
     assert len(drift_events()) == 1
+    assert states(dag_run)["retrain[-1]"] == "skipped" and len(drift_retrains()) == 1
 
     # The champion's version records what it triggered: later monitor runs against the same
     # champion do not retrain on the same shift again.

@@ -11,14 +11,11 @@ from mlops.operators.train import trigger_of
 from mlops.plan import Trigger
 
 
-def context(run_type: str, *, logical: dt.datetime | None, events=None, reason: str = "") -> dict:
-    run = SimpleNamespace(run_type=run_type, run_after=dt.datetime(2026, 3, 9, 4, tzinfo=dt.UTC))
-    return {
-        "dag_run": run,
-        "logical_date": logical,
-        "triggering_asset_events": events or {},
-        "params": {"reason": reason},
-    }
+def context(run_type: str, *, logical: dt.datetime | None, conf=None, reason: str = "") -> dict:
+    run = SimpleNamespace(
+        run_type=run_type, run_after=dt.datetime(2026, 3, 9, 4, tzinfo=dt.UTC), conf=conf or {}
+    )
+    return {"dag_run": run, "logical_date": logical, "params": {"reason": reason}}
 
 
 MONDAY = dt.datetime(2026, 3, 9, 4, tzinfo=dt.UTC)
@@ -44,9 +41,8 @@ def test_manual_reason_is_recorded() -> None:
 
 def test_drift_runs_train_on_the_window_ending_at_the_drifted_day() -> None:
     payload = {"ds": "2026-03-02", "champion_version": "3", "features": {"monthly_charges": {"psi": 1.4}}}
-    older = SimpleNamespace(extra={"ds": "2026-03-01"})
-    events = {"churn.drift": [older, SimpleNamespace(extra=payload)]}
-    trigger = trigger_of(context("asset_triggered", logical=None, events=events))
+    # The monitor's retrain task starts the run with the drift event's extra as its conf.
+    trigger = trigger_of(context("manual", logical=None, conf={"drift": payload}, reason="ignored"))
     assert trigger == Trigger(kind="drift", as_of="2026-03-02", payload=payload)
     # Trained through the drifted day, it serves from the next, after that day's weekly train.
     assert trigger.effective_day == "2026-03-03" and trigger.order > Trigger("schedule", "2026-03-02").order

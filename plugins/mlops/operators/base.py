@@ -121,9 +121,10 @@ def run_type(context: Context) -> str:
 def partitions_of(context: Context) -> list[str]:
     """The partitions a run processes, oldest first.
 
-    Manual runs over history name them with ``start_ds``/``end_ds``; asset-triggered runs take the
-    ``ds`` of every triggering ``<pipeline>.validated`` event (Airflow merges events queued between
-    runs into one run, so there may be several); otherwise the logical date's day.
+    Manual runs over history name them with ``start_ds``/``end_ds``; a run for one partition (the
+    ``validated`` event of a day starts one per day, and the trigger form takes a partition key)
+    takes its key; a run started by unkeyed events takes the ``ds`` of each of them; otherwise the
+    logical date's day.
     """
     params = context.get("params") or {}
     if params.get("start_ds"):
@@ -132,6 +133,12 @@ def partitions_of(context: Context) -> list[str]:
         if last < first:
             raise ValueError(f"end_ds {last} is before start_ds {first}")
         return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    key = getattr(context.get("dag_run"), "partition_key", None)
+    if key:
+        try:
+            return [dt.date.fromisoformat(str(key)[:10]).isoformat()]
+        except ValueError:
+            raise ValueError(f"partition key {key!r} is not a day (YYYY-MM-DD)") from None
     events = [e for batch in (context.get("triggering_asset_events") or {}).values() for e in batch]
     found = sorted({str((e.extra or {})["ds"]) for e in events if "ds" in (e.extra or {})})
     if found:

@@ -122,5 +122,9 @@ class ValidatePartitionOperator(PipelineOperator):
             report.quarantined,
         )
         for outlet in self.outlets:
-            context["outlet_events"][outlet].extra = report.asset_extra()
+            # Keyed by the day: Airflow starts one score and one monitor run per key, where events
+            # without a key could be merged into, or lost from, a run created late.
+            event = context["outlet_events"][outlet]
+            event.extra = report.asset_extra()
+            event.add_partitions(ds)
         return report.asset_extra()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
 from mlops.operators.base import ModelOperator, partitions_of, run_type
@@ -111,3 +112,37 @@ class EmitDriftOperator(ModelOperator):
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = dict(self.payload)
         return dict(self.payload)
+
+
+# The train run's conf key that carries the drift event's extra.
+DRIFT_CONF = "drift"
+
+
+class RetrainOperator(TriggerDagRunOperator):
+    """Start the drift retrain: one ``<pipeline>_train`` run per drifted day, ``drift__<ds>``.
+
+    A run of its own rather than a schedule on ``<pipeline>.drift``: the logical clock waits for
+    this retrain's decision, so it must exist exactly once, whatever Airflow's asset queue does
+    (events that arrive while a run is being created can be merged or left unconsumed). A retry or
+    a re-run of the day finds the run already there and leaves it.
+    """
+
+    template_fields = (*TriggerDagRunOperator.template_fields, "payload")
+
+    def __init__(self, *, pipeline: str, payload: Any, **kwargs: Any) -> None:
+        from mlops.dagkit import dag_id
+
+        super().__init__(
+            trigger_dag_id=dag_id(pipeline, "train"),
+            skip_when_already_exists=True,
+            openlineage_inject_parent_info=False,
+            **kwargs,
+        )
+        self.payload = payload
+
+    def execute(self, context: Context) -> None:
+        if not self.payload:
+            raise AirflowSkipException("no drift to act on")
+        self.trigger_run_id = f"drift__{self.payload['ds']}"
+        self.conf = {DRIFT_CONF: dict(self.payload)}
+        super().execute(context)

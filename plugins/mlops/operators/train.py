@@ -22,16 +22,17 @@ PLAN_KEY = "plan"
 def trigger_of(context: Context) -> Trigger:
     """Why this run trains and on which window: drift (with its payload), schedule, backfill or manual.
 
-    A drift-triggered run trains on the window ending at the drifted day; any other run on the window
-    ending the day before its logical date (that day's partition is the last one complete).
+    A drift retrain (started by the monitor's ``retrain`` with the drift event's extra in its conf)
+    trains on the window ending at the drifted day; any other run on the window ending the day
+    before its logical date (that day's partition is the last one complete).
     """
     from mlops.clock import shift
+    from mlops.operators.monitor import DRIFT_CONF
     from mlops.plan import Trigger
 
-    drift = [e for events in (context.get("triggering_asset_events") or {}).values() for e in events]
+    drift = (getattr(context["dag_run"], "conf", None) or {}).get(DRIFT_CONF)
     if drift:
-        payload = dict(drift[-1].extra or {})
-        return Trigger(kind="drift", as_of=str(payload["ds"]), payload=payload)
+        return Trigger(kind="drift", as_of=str(drift["ds"]), payload=dict(drift))
     as_of = shift(logical_day(context), -1)
     reason = (context["params"].get("reason") or "").strip()
     kind = {"backfill": "backfill", "manual": "manual"}.get(run_type(context), "schedule")

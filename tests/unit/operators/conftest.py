@@ -128,6 +128,7 @@ def context(
     run_after: dt.datetime | None = None,
     params: dict[str, Any] | None = None,
     events: dict[Any, list[Any]] | None = None,
+    partition_key: str | None = None,
     xcom: dict[tuple[str, str | None], Any] | None = None,
 ) -> dict[str, Any]:
     """An Airflow context as the operators read it; ``xcom`` maps ``(task_ids, key)`` to a value."""
@@ -139,7 +140,9 @@ def context(
         xcom_pull=lambda task_ids, key=None: pulls.get((task_ids, key)),
     )
     return {
-        "dag_run": SimpleNamespace(run_type=run_type, run_after=run_after or logical),
+        "dag_run": SimpleNamespace(
+            run_type=run_type, run_after=run_after or logical, partition_key=partition_key, conf={}
+        ),
         "logical_date": logical,
         "run_id": RUN_ID,
         "params": params or {},

@@ -117,6 +117,17 @@ TWO_CHAMPIONS = [("1", "2026-01-05", 0), ("2", "2026-01-07", 0)]
         ),
         pytest.param(
             TWO_CHAMPIONS,
+            {
+                "run_type": "asset_triggered",
+                "logical": None,
+                "partition_key": "2026-01-06",
+                "events": validated_events("2026-01-06"),
+            },
+            {"2026-01-06": "1"},
+            id="run-for-one-validated-day-scores-its-partition-key",
+        ),
+        pytest.param(
+            TWO_CHAMPIONS,
             {"logical": dt.datetime(2026, 1, 6, tzinfo=dt.UTC)},
             {"2026-01-06": "1"},
             id="scheduled-run-scores-its-logical-day",
