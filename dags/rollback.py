@@ -25,6 +25,7 @@ def build(pipeline: Pipeline) -> DAG:
                 None,
                 type=["null", "integer"],
                 minimum=1,
+                title="Target version",
                 section="Rollback",
                 description="version to make champion; empty: the previous champion",
             ),
@@ -33,8 +34,9 @@ def build(pipeline: Pipeline) -> DAG:
                 type="string",
                 minLength=3,
                 maxLength=500,
+                title="Reason",
                 section="Rollback",
-                description="why; recorded on the version",
+                description="why (required, at least 3 characters); recorded on the version",
             ),
         },
     ) as dag:

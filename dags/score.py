@@ -26,6 +26,7 @@ def build(pipeline: Pipeline) -> DAG:
                 None,
                 type=["null", "integer"],
                 minimum=1,
+                title="Model version",
                 section="Model",
                 description="registered version to score with; empty: the champion",
             ),

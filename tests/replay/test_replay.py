@@ -12,18 +12,14 @@ trials of a train run queue behind each other. Both end with ``python -m mlops.r
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from tests.embedded_stack import PYTHON, EmbeddedStack
 
-ROOT = Path(__file__).resolve().parents[2]
 START, END = "2026-02-22", "2026-03-10"
 DAYS = 17
 SCENARIO = [
@@ -31,19 +27,13 @@ SCENARIO = [
     "--corrupt-day", "2026-02-25", "--missing-column-day", "none",
 ]  # fmt: skip
 SPEEDS = {
-    "fast": {"max_active_ingest_runs": 8, "AIRFLOW__CORE__PARALLELISM": "8"},
-    "slow": {"max_active_ingest_runs": 1, "AIRFLOW__CORE__PARALLELISM": "2"},
+    "fast": {"max_active_ingest_runs": 8, "parallelism": 8},
+    "slow": {"max_active_ingest_runs": 1, "parallelism": 2},
 }
 REPLAY_TIMEOUT_S = int(os.environ.get("REPLAY_TIMEOUT_S", "1800"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pipeline_settings(max_active_ingest_runs: int) -> list[str]:
+def pipeline_settings(max_active_ingest_runs: int) -> list[str]:
     """The demo pipeline over the short history, with a window and search sized for it."""
     return [
         f"start_date={START}", f"end_date={END}", "retries=1", "retry_delay_minutes=1",
@@ -56,96 +46,20 @@ def _pipeline_settings(max_active_ingest_runs: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _stack_env(state: Path, speed: dict) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLOPS_", "MLFLOW_"))}
-    return {
-        **env,
-        "MLOPS_LOCAL_DIR": str(state),
-        "MLOPS_INCLUDE_DIR": str(state / "include"),
-        "AIRFLOW_PORT": str(_free_port()),
-        "MLFLOW_PORT": str(_free_port()),
-        "AIRFLOW__CORE__PARALLELISM": speed["AIRFLOW__CORE__PARALLELISM"],
-        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": speed["AIRFLOW__CORE__PARALLELISM"],
-        "STACK_START_TIMEOUT": "300",
-    }
-
-
-def _shell(env: dict[str, str], command: str, timeout: float = 600) -> str:
-    done = subprocess.run(
-        ["bash", "-c", f"source scripts/env.sh && {command}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, f"{command}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
-
-class Api:
-    """Airflow's REST API v2 with a token from the login endpoint."""
-
-    def __init__(self, port: str) -> None:
-        self.base = f"http://127.0.0.1:{port}"
-        body = json.dumps({"username": "admin", "password": "admin"}).encode()
-        request = urllib.request.Request(
-            f"{self.base}/auth/token", body, {"Content-Type": "application/json"}, method="POST"
-        )
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            self.token = json.load(resp)["access_token"]
-
-    def get(self, path: str) -> dict:
-        request = urllib.request.Request(
-            f"{self.base}{path}", headers={"Authorization": f"Bearer {self.token}"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return json.load(resp)
-
-    def runs(self, dag_id: str) -> list[dict]:
-        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
-
-
-def _wait_until_quiet(api: Api, deadline: float) -> None:
-    """Until every ingest day has ended and no run of any stage has been active for 90 s."""
-    quiet_since = None
-    while time.monotonic() < deadline:
-        ingest = api.runs("churn_ingest")
-        ended = [r for r in ingest if r["state"] in ("success", "failed")]
-        active = [
-            r
-            for dag in ("churn_ingest", "churn_train", "churn_monitor", "churn_score")
-            for r in api.runs(dag)
-            if r["state"] in ("queued", "running")
-        ]
-        if len(ended) == DAYS and not active:
-            quiet_since = quiet_since or time.monotonic()
-            if time.monotonic() - quiet_since > 90:
-                return
-        else:
-            quiet_since = None
-        time.sleep(10)
-    raise AssertionError(f"the replay did not settle in {REPLAY_TIMEOUT_S}s")
-
-
 def replay(name: str, tmp: Path) -> tuple[str, float]:
     """One replay at ``name``'s speed; returns the outcome table and the replay's wall time."""
     speed = SPEEDS[name]
-    state = tmp / name
-    env = _stack_env(state, speed)
-    python = f"{ROOT}/.venv/bin/python"
-    settings = " ".join(f"--set {s}" for s in _pipeline_settings(speed["max_active_ingest_runs"]))
-    _shell(env, f"{python} -m mlops.stack_tools pipelines {ROOT}/include {state}/include {settings}")
-    _shell(env, f"{python} -m mlops.scenario --landing {state}/landing " + " ".join(SCENARIO))
+    stack = EmbeddedStack(
+        tmp / name, pipeline_settings(speed["max_active_ingest_runs"]), SCENARIO, speed["parallelism"]
+    )
     started = time.monotonic()
     try:
-        _shell(env, "scripts/stack.sh start", timeout=420)
-        _wait_until_quiet(Api(env["AIRFLOW_PORT"]), started + REPLAY_TIMEOUT_S)
+        stack.start()
+        stack.wait_until_quiet(DAYS, REPLAY_TIMEOUT_S)
         elapsed = time.monotonic() - started
-        return _shell(env, f"{python} -m mlops.report replay"), elapsed
+        return stack.shell(f"{PYTHON} -m mlops.report replay"), elapsed
     finally:
-        subprocess.run(["bash", "scripts/stack.sh", "stop"], cwd=ROOT, env=env, timeout=120, check=False)
+        stack.stop()
 
 
 @pytest.fixture(scope="module")

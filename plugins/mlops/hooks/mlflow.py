@@ -48,11 +48,18 @@ class MlflowHook(BaseHook):
 
     # -- bookkeeping every stage shares: run tags and links into the MLflow UI --------------------
 
+    @cached_property
+    def ui_url(self) -> str:
+        """The MLflow UI as the user's browser reaches it: the connection's ``ui_url`` extra, else the
+        tracking URI (under Compose the tracking URI is a name only the containers resolve)."""
+        extra = self.get_connection(self.mlflow_conn_id).extra_dejson or {}
+        return str(extra.get("ui_url") or self.tracking_uri).rstrip("/")
+
     def run_url(self, run_id: str) -> str:
-        return f"{self.tracking_uri}/#/runs/{run_id}"
+        return f"{self.ui_url}/#/runs/{run_id}"
 
     def version_url(self, model: str, version: str) -> str:
-        return f"{self.tracking_uri}/#/models/{model}/versions/{version}"
+        return f"{self.ui_url}/#/models/{model}/versions/{version}"
 
     @staticmethod
     def run_tags(context: Any) -> dict[str, str]:

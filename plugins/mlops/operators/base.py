@@ -63,6 +63,14 @@ class PipelineOperator(BaseOperator):
         return day.isoformat(), start, start + dt.timedelta(days=1)
 
 
+def reports_base_url() -> str | None:
+    """The Airflow API server's public address (``[api] base_url``) when the deployment sets one;
+    report links are relative to the UI's origin otherwise."""
+    from airflow.sdk.configuration import conf
+
+    return conf.get("api", "base_url", fallback=None) or None
+
+
 class MlflowRunLink(BaseOperatorLink):
     """The task's MLflow run (the training run for trials, the registered version for the gate)."""
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperatorLink, BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from mlops.operators.base import PipelineOperator
+from mlops.operators.base import PipelineOperator, reports_base_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -15,12 +15,12 @@ if TYPE_CHECKING:
 
 
 class DataDocsLink(BaseOperatorLink):
-    """The task's Great Expectations Data Docs page for its partition."""
+    """The task's Great Expectations Data Docs page for its partition, served by the API server."""
 
     name = "Data Docs"
 
     def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
-        return getattr(operator, "report_uri", "") or ""
+        return getattr(operator, "data_docs_url", "") or ""
 
 
 class WaitForSourceSensor(PipelineOperator, BaseSensorOperator):
@@ -81,13 +81,14 @@ class ValidatePartitionOperator(PipelineOperator):
 
     def __init__(self, *, pipeline: str, **kwargs: Any) -> None:
         super().__init__(pipeline=pipeline, **kwargs)
-        self.report_uri: str | None = None
+        self.data_docs_url: str | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.config import ConfigError
         from mlops.hooks.gx import GreatExpectationsHook
-        from mlops.ingestion import PartitionRejected, gate
+        from mlops.ingestion import DATA_DOCS, PartitionRejected, gate
         from mlops.lake import PartitionMissing
+        from mlops.report_pages import report_url
         from mlops.suite import load_suite
 
         ds, start, end = self.interval(context)
@@ -106,11 +107,11 @@ class ValidatePartitionOperator(PipelineOperator):
                 context=GreatExpectationsHook().context,
             )
         except PartitionRejected as exc:
-            self.report_uri = exc.report_uri
+            self.data_docs_url = report_url(self.pipeline.name, ds, DATA_DOCS, reports_base_url())
             raise AirflowFailException(str(exc)) from None
         except PartitionMissing as exc:
             raise AirflowFailException(f"{self.pipeline.name} {ds}: {exc}") from None
-        self.report_uri = report.report_uri
+        self.data_docs_url = report_url(self.pipeline.name, ds, DATA_DOCS, reports_base_url())
         for warning in report.warnings:
             self.log.warning("%s", warning)
         self.log.info(

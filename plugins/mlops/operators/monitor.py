@@ -6,14 +6,25 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import BaseOperatorLink
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mlops.operators.base import ModelOperator, partitions_of, run_type
+from mlops.operators.base import MlflowRunLink, ModelOperator, partitions_of, reports_base_url, run_type
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+    from airflow.sdk.types import TaskInstanceKey
 
     from mlops.monitor_stage import Champion, MonitorOutcome
+
+
+class DriftReportLink(BaseOperatorLink):
+    """The drift report page of the last day the task monitored, served by the API server."""
+
+    name = "Drift report"
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        return getattr(operator, "drift_report_url", "") or ""
 
 
 class MonitorDriftOperator(ModelOperator):
@@ -25,6 +36,8 @@ class MonitorDriftOperator(ModelOperator):
     stops at a day that fires, since the retrain decides the champion of the days after it.
     Skipped when no day had a champion.
     """
+
+    operator_extra_links = (MlflowRunLink(), DriftReportLink())
 
     def execute(self, context: Context) -> dict[str, Any] | None:
         import functools
@@ -46,6 +59,11 @@ class MonitorDriftOperator(ModelOperator):
         )
         for outcome in outcomes:
             self._log_run(context, outcome)
+        if outcomes:
+            from mlops.drift_reports import PAGE
+            from mlops.report_pages import report_url
+
+            self.drift_report_url = report_url(name, outcomes[-1].ds, f"drift/{PAGE}", reports_base_url())
         if not outcomes:
             raise AirflowSkipException(f"{name}: no partition of {', '.join(days)} had a champion or data")
         return outcomes[-1].event

@@ -78,12 +78,13 @@ class FakeMlflow:
     """What the operators use of ``MlflowHook``; ``runs`` collects ``record_run`` calls."""
 
     tracking_uri = "http://mlflow.test"
+    ui_url = "http://mlflow-ui.test"
 
     def __init__(self) -> None:
         self.client = FakeClient()
         self.runs: list[dict[str, Any]] = []
 
-    # The hook's own pure helpers: links from ``tracking_uri``, tags from the context.
+    # The hook's own pure helpers: links from ``ui_url``, tags from the context.
     run_url = MlflowHook.run_url
     version_url = MlflowHook.version_url
     run_tags = staticmethod(MlflowHook.run_tags)

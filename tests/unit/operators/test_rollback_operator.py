@@ -82,7 +82,7 @@ def test_the_move_takes_effect_on_the_runs_logical_day_last_in_its_order(
         "run_id": context["run_id"],
         "effective_day": day,
     }
-    assert rollback.mlflow_url == "http://mlflow.test/#/models/churn/versions/1"
+    assert rollback.mlflow_url == "http://mlflow-ui.test/#/models/churn/versions/1"
 
 
 def test_a_requested_version_is_passed_on_as_a_string(

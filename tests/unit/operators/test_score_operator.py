@@ -171,7 +171,7 @@ def test_days_are_scored_by_the_champion_as_of_each_day(
     assert recorded["tags"]["model_version"] == ",".join(sorted(set(scored.values()), key=int))
     assert recorded["tags"]["partitions"] == ",".join(sorted(scored))
     assert recorded["metrics"]["rows_scored"] == sum(r["rows"] for r in results)
-    assert op.mlflow_url == "http://mlflow.test/#/runs/run-1"
+    assert op.mlflow_url == "http://mlflow-ui.test/#/runs/run-1"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,58 @@
+"""Airflow plugin: the lake's report pages (Data Docs, drift reports) served by the API server.
+
+``GET /mlops/reports/<pipeline>/ds=<day>/<name>`` returns a committed report file of the lake,
+local or S3 (``mlops.report_pages`` decides what may be served). The caller must be logged in to
+Airflow (the UI's session cookie or a bearer token) and allowed to read the pipeline's ingest DAG.
+Task links (``Data Docs``, ``Drift report``) point here, so they open wherever the lake is.
+"""
+
+from __future__ import annotations
+
+from airflow.plugins_manager import AirflowPlugin
+from fastapi import Depends, FastAPI, HTTPException, Response
+
+from mlops.report_pages import ROUTE
+
+
+def _app() -> FastAPI:
+    from airflow.api_fastapi.core_api.security import GetUserDep
+
+    app = FastAPI(title="MLOps reports", docs_url=None, redoc_url=None, openapi_url=None)
+
+    def allowed(pipeline: str, user: GetUserDep) -> None:
+        from airflow.api_fastapi.app import get_auth_manager
+        from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+        dag_id = f"{pipeline}_ingest"
+        if not get_auth_manager().is_authorized_dag(
+            method="GET",
+            access_entity=DagAccessEntity.TASK_INSTANCE,
+            details=DagDetails(id=dag_id),
+            user=user,
+        ):
+            raise HTTPException(403, f"not allowed to read {dag_id}'s reports")
+
+    @app.get("/reports/{pipeline}/{path:path}", dependencies=[Depends(allowed)])
+    def report(pipeline: str, path: str) -> Response:
+        from mlops.hooks.lake import storage_for
+        from mlops.report_pages import NotServed, read_report_file
+        from mlops.settings import get_settings
+
+        settings = get_settings()
+        pipelines = {p.stem for p in settings.pipelines_dir.glob("*.yaml")}
+        try:
+            body, media_type = read_report_file(
+                storage_for(settings.lake_root, settings.aws_conn_id), pipelines, pipeline, path
+            )
+        except NotServed as exc:
+            raise HTTPException(404, str(exc)) from None
+        # Reports are self-contained pages: no scripts from elsewhere, never framed by another site.
+        headers = {"Content-Security-Policy": "frame-ancestors 'self'", "X-Content-Type-Options": "nosniff"}
+        return Response(body, media_type=media_type, headers=headers)
+
+    return app
+
+
+class MlopsReportsPlugin(AirflowPlugin):
+    name = "mlops_reports"
+    fastapi_apps = [{"app": _app(), "url_prefix": ROUTE, "name": "MLOps reports"}]

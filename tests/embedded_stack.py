@@ -1,0 +1,145 @@
+"""A whole embedded stack of its own for a test: `airflow standalone` and an MLflow server.
+
+``scripts/stack.sh`` with its own state folder and free ports, the demo pipeline rewritten with
+``python -m mlops.stack_tools pipelines --set ...``, and landing data from ``python -m mlops.scenario``.
+The replay and the browser tests drive it through Airflow's REST API (``Api``) or a browser.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = f"{ROOT}/.venv/bin/python"
+USER, PASSWORD = "admin", "admin"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Api:
+    """Airflow's REST API v2 with a token from the login endpoint."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        body = json.dumps({"username": USER, "password": PASSWORD}).encode()
+        request = urllib.request.Request(
+            f"{self.base}/auth/token", body, {"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            self.token = json.load(resp)["access_token"]
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        request = urllib.request.Request(
+            f"{self.base}{path}",
+            json.dumps(body).encode() if body is not None else None,
+            {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.load(resp)
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def runs(self, dag_id: str) -> list[dict]:
+        return self.get(f"/api/v2/dags/{dag_id}/dagRuns?limit=100&order_by=run_after")["dag_runs"]
+
+    def tasks(self, dag_id: str, run_id: str) -> dict[str, dict]:
+        found = self.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")
+        return {t["task_id"]: t for t in found["task_instances"]}
+
+
+@dataclass
+class EmbeddedStack:
+    """One embedded stack under ``state``; ``settings`` are ``key=value`` overrides of the demo YAML."""
+
+    state: Path
+    settings: list[str]
+    scenario: list[str]
+    parallelism: int = 4
+    env: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        inherited = {
+            k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLOPS_", "MLFLOW_"))
+        }
+        self.env = {
+            **inherited,
+            "MLOPS_LOCAL_DIR": str(self.state),
+            "MLOPS_INCLUDE_DIR": str(self.state / "include"),
+            "AIRFLOW_PORT": str(free_port()),
+            "MLFLOW_PORT": str(free_port()),
+            "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.parallelism),
+            "STACK_START_TIMEOUT": "300",
+        }
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['AIRFLOW_PORT']}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['MLFLOW_PORT']}"
+
+    @property
+    def lake_root(self) -> Path:
+        return self.state / "lake"
+
+    def shell(self, command: str, timeout: float = 600) -> str:
+        done = subprocess.run(
+            ["bash", "-c", f"source scripts/env.sh && {command}"],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        assert done.returncode == 0, f"{command}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        return done.stdout
+
+    def start(self) -> None:
+        sets = " ".join(f"--set {s}" for s in self.settings)
+        self.shell(f"{PYTHON} -m mlops.stack_tools pipelines {ROOT}/include {self.state}/include {sets}")
+        self.shell(f"{PYTHON} -m mlops.scenario --landing {self.state}/landing " + " ".join(self.scenario))
+        self.shell("scripts/stack.sh start", timeout=420)
+
+    def stop(self) -> None:
+        subprocess.run(["bash", "scripts/stack.sh", "stop"], cwd=ROOT, env=self.env, timeout=120, check=False)
+
+    def api(self) -> Api:
+        return Api(self.airflow_url)
+
+    def wait_until_quiet(self, days: int, timeout_s: float, quiet_s: float = 90) -> None:
+        """Until ``days`` ingest runs have ended and no run of any stage has been active for ``quiet_s``."""
+        api, deadline, quiet_since = self.api(), time.monotonic() + timeout_s, None
+        while time.monotonic() < deadline:
+            ingest = api.runs("churn_ingest")
+            ended = [r for r in ingest if r["state"] in ("success", "failed")]
+            active = [
+                r
+                for dag in ("churn_ingest", "churn_train", "churn_monitor", "churn_score")
+                for r in api.runs(dag)
+                if r["state"] in ("queued", "running")
+            ]
+            if len(ended) >= days and not active:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since > quiet_s:
+                    return
+            else:
+                quiet_since = None
+            time.sleep(10)
+        raise AssertionError(f"the stack did not settle in {timeout_s:.0f}s (state under {self.state})")
