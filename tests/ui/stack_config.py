@@ -7,7 +7,7 @@ START, END = "2026-02-22", "2026-03-04"
 DAYS = 11
 CORRUPT_DAY = "2026-02-25"
 SCENARIO = [
-    "--start", START, "--end", END, "--rows-per-day", "1000", "--shift-start", "none",
+    "--start", START, "--end", END, "--rows-per-day", "1200", "--shift-start", "none",
     "--corrupt-day", CORRUPT_DAY, "--missing-column-day", "none",
 ]  # fmt: skip
 SETTINGS = [

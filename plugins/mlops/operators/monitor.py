@@ -154,6 +154,9 @@ class RetrainOperator(TriggerDagRunOperator):
             trigger_dag_id=dag_id(pipeline, "train"),
             skip_when_already_exists=True,
             openlineage_inject_parent_info=False,
+            # No logical date, like an asset-triggered run: one of "now" would lie after a replayed
+            # pipeline's end_date, and Airflow would create the run without its tasks.
+            logical_date=None,
             **kwargs,
         )
         self.payload = payload
