@@ -15,11 +15,13 @@ from mlops.report_pages import ROUTE
 
 
 def _app() -> FastAPI:
-    from airflow.api_fastapi.core_api.security import GetUserDep
+    from airflow.api_fastapi.core_api.security import get_user
 
     app = FastAPI(title="MLOps reports", docs_url=None, redoc_url=None, openapi_url=None)
 
-    def allowed(pipeline: str, user: GetUserDep) -> None:
+    # ``user`` has no annotation: this module's annotations are strings, which FastAPI resolves in
+    # the module's globals, and Airflow's API modules are imported only here, in the API server.
+    def allowed(pipeline: str, user=Depends(get_user)) -> None:  # noqa: B008
         from airflow.api_fastapi.app import get_auth_manager
         from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 

@@ -56,10 +56,20 @@ def pick_datetime(page: Any, index: int, day: str, at: str = "00:00") -> None:
     page.keyboard.press("Escape")
 
 
-def field(dialog: Any, title: str) -> Any:
-    """The input of the form field labelled ``title`` (a required field's label ends in ``*``)."""
+def _group(dialog: Any, title: str) -> Any:
+    """The form field labelled ``title`` (a required field's label ends in ``*``)."""
     label = dialog.page.locator("label").filter(has_text=re.compile(rf"^{re.escape(title)}\s*\*?$"))
-    return dialog.get_by_role("group").filter(has=label).locator("input").first
+    return dialog.get_by_role("group").filter(has=label)
+
+
+def field(dialog: Any, title: str) -> Any:
+    """The input of the form field labelled ``title``."""
+    return _group(dialog, title).locator("input").first
+
+
+def toggle(dialog: Any, title: str) -> None:
+    """Flip the switch of the boolean field labelled ``title``."""
+    _group(dialog, title).locator("[data-scope=switch][data-part=control]").click()
 
 
 def new_run(api: Api, dag_id: str, before: set[str], timeout_s: float = 60) -> dict:

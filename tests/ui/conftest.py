@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from tests.embedded_stack import PASSWORD, USER, EmbeddedStack
 from tests.ui.stack_config import DAYS, SCENARIO, SETTINGS
 
@@ -56,7 +55,9 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium(), headless=True, args=["--no-sandbox"])
+        launched = playwright.chromium.launch(
+            executable_path=chromium(), headless=True, args=["--no-sandbox"]
+        )
         yield launched
         launched.close()
 

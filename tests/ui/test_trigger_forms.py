@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.embedded_stack import EmbeddedStack
 from tests.ui.airflow_ui import every_section_text, field, open_section, open_trigger_form, submit_button
 
