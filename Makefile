@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-.PHONY: help install run stop status test test-distributed test-replay replay-report lint format bench demo-data suites clean serve compose-check
+.PHONY: help install run stop status test test-distributed test-replay test-ui replay-report lint format bench demo-data suites clean serve compose-check
 
 help:
-	@echo "make run | stop | status | serve | test | test-distributed | test-replay | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
+	@echo "make run | stop | status | serve | test | test-distributed | test-replay | test-ui | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
 
 # The venv is rebuilt only when a requirements or constraints file changed since the last install.
 install: $(STAMP)
@@ -59,6 +59,15 @@ test-distributed: install
 # Two replays of a short history on the embedded stack, at two speeds: byte-identical outcome tables.
 test-replay: install
 	$(BIN)/python -m pytest -q -s tests/replay $(PYTEST_ARGS)
+
+# The Airflow UI in a real browser (Playwright, headless Debian chromium; installed with apt-get when
+# missing, as Playwright's own browser download is not needed) against an embedded stack of its own.
+test-ui: install
+	@command -v chromium >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(BIN)/python -m pytest -q tests/ui $(PYTEST_ARGS)
 
 # The per-day outcome table of the embedded stack's replay (champion, predictions, verdicts, trains).
 replay-report: install

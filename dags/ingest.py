@@ -2,7 +2,7 @@
 ### Ingest: land, validate, gate
 
 Daily, one run per logical date (the data interval's start is the partition `ds`); catches up
-and backfills (`airflow backfill create --dag-id <pipeline>_ingest --from-date ... --to-date ...`).
+on its own from the pipeline's `start_date`.
 
     landing/<pipeline>/ds=... --land--> raw --validate (Great Expectations)--> validated | quarantine
 
@@ -12,6 +12,15 @@ the day act on the champion as of the day, at any replay speed. Manual runs do n
 
 A partition that fails a table-level expectation, or quarantines more than the configured share
 of rows, fails this run: nothing reaches `validated/` and no `<pipeline>.validated` event fires.
+
+**From the UI.** *Trigger → Single Run* with a logical date re-runs that day. *Trigger → Backfill*
+runs a date range, one run per day ("All Runs" reprocesses days that already ran; the same source
+gives byte-identical partitions). No parameters. From the CLI:
+`airflow backfill create --dag-id <pipeline>_ingest --from-date ... --to-date ...`.
+
+**Output.** `<lake>/<pipeline>/raw|validated|quarantine/ds=<day>/`, and the day's Data Docs and
+validation result in `reports/ds=<day>/`: the `validate` task's **Data Docs** link (task → Details)
+opens them. A `<pipeline>.validated` event keyed by the day starts score and monitor.
 """
 
 from __future__ import annotations

@@ -1,9 +1,15 @@
 """
 ### Monitor: drift of each validated partition against the champion's reference profile
 
-Runs once per validated day (`<pipeline>.validated` events are keyed by the day), and manually
-over a date range or for one partition key. When the verdict persists (with a cooldown) it emits
-`<pipeline>.drift` and `retrain` starts the drift retrain, `<pipeline>_train` run `drift__<day>`.
+Runs once per validated day (`<pipeline>.validated` events are keyed by the day). When the verdict
+persists (with a cooldown) it emits `<pipeline>.drift` and `retrain` starts the drift retrain,
+`<pipeline>_train` run `drift__<day>`.
+
+**From the UI.** *Trigger* with *First day* and *Last day* re-monitors that range, each day
+against the champion as of the day; empty, the run monitors its partition key.
+
+**Output.** `reports/ds=<day>/drift/` (`drift.json`, `drift.html`): the `monitor` task's **Drift
+report** link opens the last day's page; its **MLflow** link opens the monitoring run.
 """
 
 from __future__ import annotations

@@ -4,6 +4,12 @@
 Manual only. Moves the `champion` alias to a target version (default: the previous champion in
 the audit trail), recorded like any promotion. Refuses versions that do not exist or never
 cleared the promotion floor.
+
+**From the UI.** *Trigger*, type a *Reason* (required: Trigger stays disabled until there is one)
+and optionally a *Target version*.
+
+**Output.** The `champion` alias on the target version, with the reason, the run and the day on
+the version's tags (a `<pipeline>.champion` event); the task's **MLflow** link opens the version.
 """
 
 from __future__ import annotations

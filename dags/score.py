@@ -1,9 +1,14 @@
 """
 ### Score: batch predictions with the champion
 
-Runs once per validated day (`<pipeline>.validated` events are keyed by the day), and manually
-over a date range or for one partition key; writes
-`predictions/ds=...` with the key, the score, the label, the model version and the run id.
+Runs once per validated day (`<pipeline>.validated` events are keyed by the day).
+
+**From the UI.** *Trigger* with *First day* and *Last day* rescores that range, each day with the
+champion as of the day, or with *Model version* when one is given; empty, the run scores its
+partition key.
+
+**Output.** `predictions/ds=<day>/` with the key, the score, the label, the model version and the
+run id; the `score` task's **MLflow** link opens the scoring run.
 """
 
 from __future__ import annotations

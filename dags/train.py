@@ -1,12 +1,24 @@
 """
 ### Train: XGBoost on an as-of window, tracked in MLflow, promoted through a gate
 
-Runs on the pipeline's training cron (weekly in the demo), as `drift__<day>` when the monitor of
-a day fires `<pipeline>.drift` (its `retrain` task starts it), and manually from the trigger form. Trains on the committed validated partitions of the window that
-ends at the run's logical date, registers the best trial as `challenger`, and moves `champion`
-only when the challenger beats the champion as of the run's day by the configured margin (never
-from a backfill run). Scheduled and drift runs first wait until every decision before them in
-the logical order is taken; `record` writes what the run decided, whatever happened.
+Runs on the pipeline's training cron (weekly in the demo), as `drift__<day>` when the monitor of a
+day fires `<pipeline>.drift` (its `retrain` task starts it), and manually from the trigger form.
+Trains on the committed validated partitions of the window that ends the day before the run's
+logical date, registers the best trial as `challenger`, and moves `champion` only when the
+challenger beats the champion as of the run's day by the configured margin (never from a backfill
+run). Scheduled and drift runs first wait until every decision before them in the logical order is
+taken; `record` writes what the run decided, whatever happened.
+
+**From the UI.** *Trigger*: the logical date sets the window's end (the day before it); every
+field starts from the pipeline's `training:` config. *Training data*: the window's length.
+*Hyperparameters*: XGBoost's depth, learning rate, trees and early stopping. *Search and device*:
+how many trials run in parallel and on which device (`auto` uses a GPU where the trial runs).
+*Promotion*: *Force promotion* promotes without the required improvement (never below the floor);
+*Reason* (optional) is recorded on the MLflow run.
+
+**Output.** The MLflow experiment `<pipeline>` (each trial's **MLflow** link), a registered version
+with the alias `challenger`, `champion` when promoted (a `<pipeline>.champion` event), and the
+run's decision in `reports/ds=<window end>/training/<kind>/decision.json`.
 """
 
 from __future__ import annotations

@@ -135,3 +135,19 @@ def test_training_queue_routes_the_trials(tmp_path: Path) -> None:
     default = bag.dags["churn_train"].get_task("train_trial").queue
     assert queues.pop("train_trial") == "gpu" and default != "gpu"
     assert set(queues.values()) == {default}
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_param_explains_itself_and_the_defaults_are_valid(dagbag, stage: str) -> None:
+    dag = dagbag.dags[f"churn_{stage}"]
+    for name in dag.params:
+        param = dag.params.get_param(name)
+        assert param.schema.get("title") and param.description, (
+            f"{dag.dag_id}.{name} needs a title and a description"
+        )
+    assert "**From the UI.**" in dag.doc_md and "**Output.**" in dag.doc_md
+    if stage == "rollback":
+        with pytest.raises(Exception, match="reason"):
+            dag.params.validate()  # a rollback needs a reason
+    else:
+        dag.params.validate()  # the trigger form opens with Trigger enabled
