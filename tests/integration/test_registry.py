@@ -31,6 +31,7 @@ from mlops.registry import (
     register_version,
     rollback_target,
 )
+from mlops.registry_reader import RegistryReader
 
 pytestmark = pytest.mark.integration
 
@@ -188,7 +189,7 @@ def test_first_promotion_sets_champion_and_records_it(client, model, source_run)
     assert not lock_exists(client, model)
 
 
-def test_second_promotion_records_previous_champion_and_demotes_it(client, model, source_run):
+def test_second_promotion_records_previous_champion_and_demotes_it(client, model, source_run, mlflow_server):
     v1, v2, v3 = (add_version(client, model, source_run) for _ in range(3))
     promote(client, model, v1, expected=None)
     promote(client, model, v2, expected=v1, run_id="scheduled__second")
@@ -205,6 +206,13 @@ def test_second_promotion_records_previous_champion_and_demotes_it(client, model
     assert tags_of(client, model, v3)["promotion.previous_champion"] == v2
     assert tags_of(client, model, v2)["demoted.by_version"] == v3
     assert [m["version"] for m in history(client, model)] == [v1, v2, v3]
+    # The REST reader that score and monitor use (no MLflow import) reads the same history.
+    assert history(RegistryReader(mlflow_server), model) == history(client, model)
+
+
+def test_the_rest_reader_names_an_unreachable_server() -> None:
+    with pytest.raises(ConnectionError, match=r"MLflow at http://127.0.0.1:9 is unreachable"):
+        RegistryReader("http://127.0.0.1:9", timeout_s=5).search_model_versions("name = 'x'")
 
 
 def test_compare_and_set_refuses_when_the_champion_moved(client, model, source_run):

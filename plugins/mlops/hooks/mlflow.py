@@ -10,6 +10,8 @@ from airflow.sdk import BaseHook
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+    from mlops.registry_reader import RegistryReader
+
 
 class MlflowHook(BaseHook):
     """An MLflow tracking server and model registry.
@@ -45,6 +47,13 @@ class MlflowHook(BaseHook):
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         return mlflow.MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+
+    @cached_property
+    def reader(self) -> RegistryReader:
+        """The registry's version search over REST, without importing MLflow (``registry_reader``)."""
+        from mlops.registry_reader import RegistryReader
+
+        return RegistryReader(self.tracking_uri)
 
     # -- bookkeeping every stage shares: run tags and links into the MLflow UI --------------------
 

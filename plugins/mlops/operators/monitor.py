@@ -42,13 +42,20 @@ class MonitorDriftOperator(ModelOperator):
     def execute(self, context: Context) -> dict[str, Any] | None:
         import functools
 
-        from mlops.monitor_stage import monitor_partitions
         from mlops.registry import champion_on, history
 
         name = self.pipeline.name
-        moves = history(self.mlflow.client, name)
-        champion = functools.cache(self._champion)
+        moves = history(self.mlflow.reader, name)
         days = partitions_of(context)
+        if not any(champion_on(moves, ds) for ds in days):
+            # Before the first promotion: answered without loading MLflow, pandas or a model.
+            raise AirflowSkipException(
+                f"{name}: no champion as of {', '.join(days)}, nothing to monitor against"
+            )
+
+        from mlops.monitor_stage import monitor_partitions
+
+        champion = functools.cache(self._champion)
         outcomes = monitor_partitions(
             self.lake_hook().storage,
             self.pipeline,

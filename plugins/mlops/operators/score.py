@@ -22,20 +22,26 @@ class ScorePartitionsOperator(ModelOperator):
     """
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from mlops.cost import CostMeter
-        from mlops.lake import PartitionMissing
         from mlops.registry import champion_on, history
-        from mlops.scoring import SchemaMismatch, load_model, score_partitions
 
         name = self.pipeline.name
         requested = context["params"].get("model_version")
-        moves = [] if requested is not None else history(self.mlflow.client, name)
+        days = partitions_of(context)
+        moves = [] if requested is not None else history(self.mlflow.reader, name)
+        if requested is None and not any(champion_on(moves, ds) for ds in days):
+            # Before the first promotion: answered without loading MLflow, pandas or a model.
+            raise AirflowSkipException(f"{name}: no champion as of {', '.join(days)}, nothing to score with")
+
+        from mlops.cost import CostMeter
+        from mlops.lake import PartitionMissing
+        from mlops.scoring import SchemaMismatch, load_model, score_partitions
+
         with CostMeter() as meter:
             try:
                 scored = score_partitions(
                     self.lake_hook().storage,
                     self.pipeline,
-                    partitions_of(context),
+                    days,
                     version_for=lambda ds: (
                         str(requested) if requested is not None else champion_on(moves, ds)
                     ),

@@ -82,6 +82,7 @@ class FakeMlflow:
 
     def __init__(self) -> None:
         self.client = FakeClient()
+        self.reader = self.client  # the REST reader offers the same version search
         self.runs: list[dict[str, Any]] = []
 
     # The hook's own pure helpers: links from ``ui_url``, tags from the context.

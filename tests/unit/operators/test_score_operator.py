@@ -193,7 +193,7 @@ def test_a_run_with_no_champion_for_any_day_is_skipped(
     publish(lake, "2026-01-05", "2026-01-06")
     op = make_operator(ScorePartitionsOperator, task_id="score")
 
-    with pytest.raises(AirflowSkipException, match="no champion yet"):
+    with pytest.raises(AirflowSkipException, match="no champion as of 2026-01-05, 2026-01-06"):
         op.execute(make_context(run_type="manual", params={"start_ds": "2026-01-05", "end_ds": "2026-01-06"}))
 
     assert not lake.list_files("churn/predictions")
