@@ -63,6 +63,10 @@ class Column(_Strict):
 class Source(_Strict):
     uri: str = Field(description="relative to the landing root, or an absolute path or s3:// URI")
     format: Literal["csv", "parquet"] = "csv"
+    null_values: list[str] = Field(
+        default=[""],
+        description='CSV strings read as null; the default, only the empty field ("NA" or "null" stay text)',
+    )
     wait_timeout_minutes: int = Field(default=60, ge=0)
     poke_interval_seconds: int = Field(default=60, ge=5)
 

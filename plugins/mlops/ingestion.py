@@ -54,7 +54,14 @@ def land(source: Storage, lake: Storage, pipeline: Pipeline, ds: str) -> dict[st
     paths = source_files(source, pipeline, ds)
     if not paths:
         raise SourceMissing(f"no {pipeline.source.format} file for {ds} at {source.uri(source_dir(ds))}")
-    files = {p.rsplit("/", 1)[-1]: source.read_bytes(p) for p in paths}
+    files = {}
+    for path in paths:
+        # Keyed by the path under the day's folder: files of the same name in different sub-folders
+        # are different files (an export split by region), never one overwriting the other.
+        name = path[len(source_dir(ds)) + 1 :].replace("/", "__")
+        if name in files:
+            raise ValueError(f"{source.uri(path)}: two landed files map to the raw name {name!r}; rename one")
+        files[name] = source.read_bytes(path)
     checksums = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     extra = {
         "source": [source.uri(p) for p in paths],
@@ -136,10 +143,16 @@ def gate(
 
     raw_dir = partition_dir(pipeline.name, "raw", ds)
     try:
-        frames = [
-            parse_file(data, pipeline.source.format, source=lake.uri(f"{raw_dir}/{name}"))
-            for name, data in read_partition(lake, raw_dir).items()
-        ]
+        frames = []
+        for name, data in sorted(read_partition(lake, raw_dir).items()):
+            source = lake.uri(f"{raw_dir}/{name}")
+            frame = parse_file(
+                data, pipeline.source.format, source=source, null_values=pipeline.source.null_values
+            )
+            # Each file on its own: concatenated, a file without a column would only add nulls.
+            if missing := [c for c in pipeline.columns if c not in frame.columns]:
+                raise BadInputError(f"{source}: lacks the declared column(s) {missing}")
+            frames.append(frame)
     except BadInputError as exc:
         page = f"<html><body><h1>{html.escape(pipeline.name)} {ds}: unreadable</h1><pre>{html.escape(str(exc))}</pre></body></html>"
         failure = {"expectation": "readable_file", "level": "table", "message": str(exc)}

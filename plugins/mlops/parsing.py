@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -35,10 +36,13 @@ class BadInputError(ValueError):
     """A partition file that cannot be read at all (corrupt, truncated, empty); names the source."""
 
 
-def parse_file(data: bytes, fmt: Literal["csv", "parquet"], *, source: str) -> pd.DataFrame:
+def parse_file(
+    data: bytes, fmt: Literal["csv", "parquet"], *, source: str, null_values: Sequence[str] = ("",)
+) -> pd.DataFrame:
     """Read a partition file. CSV columns are all read as strings so nothing is lost or converted.
 
-    Nulls: an empty field and pandas' default NA markers ("NA", "NaN", "null", ...) are null.
+    Nulls: exactly the pipeline's ``source.null_values`` (default: the empty field only). A literal
+    "NA" or "null" stays text, so a category column checks it against its allowed values.
     The pyarrow engine is used because it refuses a row with a wrong field count anywhere (pandas'
     C engine silently pads a short last line, which is what a truncated file looks like) and invalid
     UTF-8, and because it is several times faster.
@@ -53,7 +57,13 @@ def parse_file(data: bytes, fmt: Literal["csv", "parquet"], *, source: str) -> p
                 f"{source}: not a readable CSV file (corrupt or truncated?): an unterminated quote"
             )
         try:
-            frame = pd.read_csv(io.BytesIO(data), dtype=str, engine="pyarrow", keep_default_na=True)
+            frame = pd.read_csv(
+                io.BytesIO(data),
+                dtype=str,
+                engine="pyarrow",
+                keep_default_na=False,
+                na_values=list(null_values),
+            )
         except pd.errors.EmptyDataError:
             raise BadInputError(
                 f"{source}: the file has no rows (it is blank or holds only a header)"

@@ -117,7 +117,10 @@ def test_parse_file_keeps_raw_strings() -> None:
     raw = parse_file(data, "csv", source="s.csv")
     assert raw["customer_id"].tolist() == ["007", "8"]  # no int conversion, leading zeros kept
     assert raw["late_payments"].iloc[1] == "3.0"
-    assert raw["late_payments"].isna().iloc[0] and raw["plan"].isna().iloc[1]  # empty and NA are null
+    # By default only the empty field is null: a literal "NA" stays text, for the category check.
+    assert raw["late_payments"].isna().iloc[0] and raw["plan"].iloc[1] == "NA"
+    chosen = parse_file(data, "csv", source="s.csv", null_values=["", "NA"])
+    assert chosen["plan"].isna().iloc[1]
 
 
 # ------------------------------------------------------------------------------------------------

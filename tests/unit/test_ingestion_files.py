@@ -1,0 +1,106 @@
+"""The ingest stage on odd but real exports: split folders, a file missing a column, literal "NA".
+
+``land`` then ``gate`` on a local landing folder and lake, with the real Great Expectations suite:
+every landed row ends up validated or quarantined, or the day fails naming the file.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tests.unit.test_validation import END, INCLUDE, START, churn_frame
+
+from mlops.config import Pipeline
+from mlops.ingestion import PartitionRejected, gate, land
+from mlops.lake import LocalStorage, partition_dir, read_partition
+
+DS = START.date().isoformat()
+
+
+@pytest.fixture
+def pipeline() -> Pipeline:
+    from mlops.config import load_pipeline
+
+    return load_pipeline(INCLUDE / "pipelines" / "churn.yaml")
+
+
+@pytest.fixture
+def suite(pipeline: Pipeline) -> dict:
+    from mlops.suite import load_suite
+
+    return load_suite(pipeline, INCLUDE)
+
+
+def write(landing: Path, relative: str, frame: pd.DataFrame) -> None:
+    target = landing / f"ds={DS}" / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(target, index=False)
+
+
+def frames(lake: LocalStorage, zone: str) -> pd.DataFrame:
+    parts = read_partition(lake, partition_dir("churn", zone, DS)).values()
+    return pd.concat([pd.read_parquet(io.BytesIO(b)) for b in parts], ignore_index=True)
+
+
+def ingest(base: Path, pipeline: Pipeline, suite: dict) -> tuple[LocalStorage, int]:
+    """Land and gate the day from ``base/landing``; the lake, and the rows in validated + quarantine."""
+    landing, lake = LocalStorage(base / "landing"), LocalStorage(base / "lake")
+    land(landing, lake, pipeline, DS)
+    gate(lake, pipeline, suite, DS, interval_start=START, interval_end=END)
+    return lake, len(frames(lake, "validated")) + len(frames(lake, "quarantine"))
+
+
+def test_files_of_the_same_name_in_different_folders_are_all_landed(
+    tmp_path: Path, pipeline: Pipeline, suite: dict
+) -> None:
+    east, west = churn_frame(700, seed=1), churn_frame(600, seed=2)
+    west["customer_id"] = (west["customer_id"].astype(int) + 10_000).astype(str)
+    write(tmp_path / "landing", "east/part-000.csv", east)
+    write(tmp_path / "landing", "west/part-000.csv", west)
+    lake, rows = ingest(tmp_path, pipeline, suite)
+    assert rows == len(east) + len(west)
+    raw = read_partition(lake, partition_dir("churn", "raw", DS))
+    assert sorted(raw) == ["east__part-000.csv", "west__part-000.csv"]
+
+
+def test_a_file_missing_a_column_fails_the_day_naming_that_file(
+    tmp_path: Path, pipeline: Pipeline, suite: dict
+) -> None:
+    whole, partial = churn_frame(700, seed=1), churn_frame(600, seed=2)
+    partial["customer_id"] = (partial["customer_id"].astype(int) + 10_000).astype(str)
+    write(tmp_path / "landing", "a.csv", whole)
+    write(tmp_path / "landing", "b.csv", partial.drop(columns=["late_payments"]))  # a nullable column
+    with pytest.raises(
+        PartitionRejected, match=r"b\.csv: lacks the declared column\(s\) \['late_payments'\]"
+    ):
+        ingest(tmp_path, pipeline, suite)
+    lake = LocalStorage(tmp_path / "lake")
+    assert not lake.list_files(partition_dir("churn", "validated", DS))
+    assert read_partition(lake, partition_dir("churn", "raw", DS)), "the landed bytes are kept"
+
+
+def test_a_literal_na_is_checked_against_the_allowed_values_unless_configured_as_null(
+    tmp_path: Path, pipeline: Pipeline, suite: dict
+) -> None:
+    frame = churn_frame(1200)
+    frame.loc[:4, "plan"] = "NA"
+    write(tmp_path / "landing", "part.csv", frame)
+    lake, rows = ingest(tmp_path, pipeline, suite)
+    assert rows == len(frame)
+    assert (frames(lake, "quarantine")["plan"] == "NA").sum() == 5, "'NA' is not an allowed plan"
+
+    as_null = pipeline.model_copy(
+        update={"source": pipeline.source.model_copy(update={"null_values": ["", "NA"]})}
+    )
+    write(tmp_path / "again" / "landing", "part.csv", frame)
+    lake, rows = ingest(tmp_path / "again", as_null, suite)
+    quarantined = frames(lake, "quarantine")
+    assert rows == len(frame) and quarantined["plan"].isna().sum() == 5, "now null, and plan is required"
+    assert quarantined.loc[quarantined["plan"].isna(), "_quarantine_reasons"].str.contains("not_be_null").all()
+
+
+def test_the_source_null_values_default_to_the_empty_field_only(pipeline: Pipeline) -> None:
+    assert pipeline.source.null_values == [""]
