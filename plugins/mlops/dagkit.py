@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -74,8 +75,9 @@ def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, A
 
 
 def _broken(name: str, stage: Stage, error: ConfigError) -> DAG:
+    """A DAG that shows the error in the UI and fails when run; its id is valid whatever the file name."""
     with DAG(
-        dag_id=dag_id(name, stage),
+        dag_id=dag_id(re.sub(r"[^A-Za-z0-9_.-]", "_", name), stage),
         description=f"{name}: pipeline config error",
         doc_md=f"## Pipeline config error\n\n```\n{error}\n```\n",
         schedule=None,
@@ -97,11 +99,14 @@ def build_stage(stage: Stage, build: Callable[[Pipeline], DAG]) -> dict[str, DAG
     """Build ``stage``'s DAG for every pipeline config; returns them by dag_id."""
     dags: dict[str, DAG] = {}
     for name, loaded in discover(get_settings().pipelines_dir).items():
+        if not isinstance(loaded, ConfigError):
+            try:
+                dag = build(loaded)
+            except Exception as exc:  # one pipeline's DAG never takes the others' down
+                loaded = ConfigError(f"pipeline {name}: its {stage} DAG cannot be built: {exc}")
         if isinstance(loaded, ConfigError):
             log.error("pipeline %s: %s", name, loaded)
             dag = _broken(name, stage, loaded)
-        else:
-            dag = build(loaded)
         dags[dag.dag_id] = dag
     return dags
 

@@ -151,3 +151,27 @@ def test_every_param_explains_itself_and_the_defaults_are_valid(dagbag, stage: s
             dag.params.validate()  # a rollback needs a reason
     else:
         dag.params.validate()  # the trigger form opens with Trigger enabled
+
+
+@pytest.mark.parametrize(
+    ("file_name", "change", "broken_id"),
+    [
+        pytest.param("my pipeline.yaml", {}, "my_pipeline", id="file-name-not-a-dag-id"),
+        pytest.param(
+            "wide.yaml", {"name": "wide", "training": {"window_days": 730}}, "wide", id="dag-build-fails"
+        ),
+    ],
+)
+def test_a_pipeline_that_cannot_build_breaks_only_its_own_dags(
+    tmp_path: Path, file_name: str, change: dict, broken_id: str
+) -> None:
+    include = tmp_path / "include"
+    shutil.copytree(ROOT / "include", include)
+    bad = yaml.safe_load((include / "pipelines" / "churn.yaml").read_text())
+    bad["name"] = change.get("name", bad["name"])
+    bad["training"].update(change.get("training", {}))
+    (include / "pipelines" / file_name).write_text(yaml.safe_dump(bad))
+    parsed = probe({"MLOPS_INCLUDE_DIR": str(include)})
+    assert parsed["errors"] == {}
+    assert {f"churn_{s}" for s in STAGES} <= set(parsed["dags"]), "the other pipeline keeps its DAGs"
+    assert f"{broken_id}_ingest" in parsed["dags"]
