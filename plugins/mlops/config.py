@@ -84,6 +84,15 @@ class MeanBetween(_Strict):
 
 class Validation(_Strict):
     suite: str = Field(description="path of the generated suite JSON, relative to include/")
+
+    @field_validator("suite")
+    @classmethod
+    def _inside_include(cls, value: str) -> str:
+        # `make suites` writes this file: never outside include/.
+        parts = value.replace("\\", "/").split("/")
+        if value.startswith("/") or ".." in parts or not value.endswith(".json"):
+            raise ValueError("must be a relative .json path inside include/ (no '..', not absolute)")
+        return value
     max_quarantine_fraction: float = Field(default=0.05, ge=0, le=1)
     row_count: RowCount
     mean_between: list[MeanBetween] = Field(default_factory=list)
@@ -220,6 +229,13 @@ class Pipeline(_Strict):
         unknown = [f for f in self.features if f not in self.columns]
         if unknown:
             raise ValueError(f"features not declared in columns: {unknown}")
+        if twice := sorted({f for f in self.features if self.features.count(f) > 1}):
+            raise ValueError(f"features listed more than once: {twice}")
+        if untrainable := [f for f in self.features if self.columns[f].type in ("string", "timestamp")]:
+            raise ValueError(
+                f"features of type string or timestamp cannot be trained on: {untrainable} "
+                "(declare a category with its values, or derive a number)"
+            )
         if self.target in self.features or self.key in self.features:
             raise ValueError("the target and the key cannot be features")
         if self.columns[self.event_time].type != "timestamp":
@@ -268,10 +284,25 @@ def parse_pipeline(data: Any, *, source: str) -> Pipeline:
         raise ConfigError(f"{source}: invalid pipeline config\n{_describe(exc)}") from None
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last, silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_pipeline(path: Path) -> Pipeline:
     """Load one pipeline YAML file. The file's stem must equal the pipeline name."""
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
     except yaml.YAMLError as exc:

@@ -82,6 +82,30 @@ BAD = [
         id="out-of-range",
     ),
     pytest.param(
+        lambda d: _set(d, "validation.suite", "../../outside.json"),
+        "validation.suite",
+        "inside include/",
+        id="suite-outside-include",
+    ),
+    pytest.param(
+        lambda d: _set(d, "features", [*d["features"], d["features"][0]]),
+        "features",
+        "more than once",
+        id="feature-twice",
+    ),
+    pytest.param(
+        lambda d: _set(d, "features", [*d["features"], "event_ts"]),
+        "event_ts",
+        "cannot be trained on",
+        id="timestamp-feature",
+    ),
+    pytest.param(
+        lambda d: _set(d, "features", [*d["features"], "churned"]),
+        "features",
+        "target",
+        id="target-as-feature",
+    ),
+    pytest.param(
         lambda d: _set(d, "drift.persistence", {"window": 2, "required": 3}),
         "persistence",
         "required",
@@ -107,6 +131,9 @@ def test_bad_config_names_file_and_key(tmp_path: Path, mutate, key: str, phrase:
         pytest.param("name: [unclosed", "not valid YAML", id="not-yaml"),
         pytest.param("- a\n- b\n", "mapping", id="not-a-mapping"),
         pytest.param("", "mapping", id="empty-file"),
+        pytest.param(
+            "name: churn\nvalidation: {a: 1}\nvalidation: {b: 2}\n", "appears twice", id="duplicate-key"
+        ),
     ],
 )
 def test_unreadable_config(tmp_path: Path, text: str, phrase: str) -> None:
