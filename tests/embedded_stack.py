@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +48,12 @@ class Api:
             {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
             method=method,
         )
-        with urllib.request.urlopen(request, timeout=30) as resp:
-            return json.load(resp)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return json.load(resp)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:500]
+            raise RuntimeError(f"{method} {path}: {exc.code} {detail}") from None
 
     def get(self, path: str) -> Any:
         return self.call("GET", path)

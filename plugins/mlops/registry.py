@@ -3,7 +3,7 @@
 MLflow has no atomic "move the alias if it still points here". A registered model *name* is unique
 in the registry's database, so creating ``<model>.promotion-lock`` is a mutex every writer of the
 registry shares (workers on other machines included); the check and the move happen under it.
-A lock left by a crashed holder expires after ``LOCK_TTL_S``. Each acquisition carries a token of
+A lock left by a crashed holder expires after ``LOCK_TTL_S``, by the registry's clock. Each acquisition carries a token of
 its own: a holder only ever deletes its own lock, and checks it still holds it right before moving
 the alias (a holder stalled past the TTL may have had its lock broken).
 
@@ -228,20 +228,23 @@ def check_lock(client: MlflowClient, model: str, token: str) -> None:
 
 
 def _lock_tags(client: MlflowClient, name: str) -> dict[str, str]:
-    """The lock's tags; empty when nobody holds it."""
+    """The lock's tags, with ``created_at``: when the registry created it, by the registry's clock
+    (a holder's clock may run ahead or behind). Empty when nobody holds it."""
     from mlflow.exceptions import MlflowException
 
     try:
-        return dict(client.get_registered_model(name).tags)
+        lock = client.get_registered_model(name)
     except MlflowException as exc:
         if _not_found(exc):
             return {}
         raise
+    return {**lock.tags, "created_at": repr((lock.creation_timestamp or 0) / 1000)}
 
 
 def _acquired_at(tags: dict[str, str]) -> float:
+    """When the lock was taken, by the registry's clock: its age never depends on the holder's."""
     try:
-        return float(tags.get("acquired_at", "0"))
+        return float(tags.get("created_at", "0"))
     except ValueError:
         return 0.0  # unreadable: as good as ancient, so it can be broken
 
@@ -370,6 +373,12 @@ def move_champion(client: MlflowClient, move: Move, *, expected: str | None, wai
             client.set_model_version_tag(move.model, target, key, value)
         check_lock(client, move.model, token)
         client.set_registered_model_alias(move.model, CHAMPION, target)
+        # A holder stalled past the lock's expiry could still have moved it since the check.
+        if (now_holding := alias_version(client, move.model, CHAMPION)) != target:
+            raise ChampionChanged(
+                f"{move.model}: champion is version {now_holding} right after this run set it to "
+                f"{target}: another writer moved it at the same time; check the audit trail"
+            )
         if current is not None:
             _mark_demoted(client, move.model, current, by=target)
 

@@ -113,9 +113,10 @@ def lock_exists(client: mlflow.MlflowClient, model: str) -> bool:
     return True
 
 
-def hand_made_lock(client: mlflow.MlflowClient, model: str, *, holder: str, age_s: float) -> None:
+def hand_made_lock(client: mlflow.MlflowClient, model: str, *, holder: str, clock_skew_s: float = 0) -> None:
+    """A lock as a holder whose clock is ``clock_skew_s`` ahead would leave it."""
     client.create_registered_model(
-        f"{model}.promotion-lock", tags={"holder": holder, "acquired_at": str(time.time() - age_s)}
+        f"{model}.promotion-lock", tags={"holder": holder, "acquired_at": str(time.time() + clock_skew_s)}
     )
 
 
@@ -303,9 +304,12 @@ def test_concurrent_promotions_exactly_one_wins(mlflow_server, client, model, so
 # --- the promotion lock ---------------------------------------------------------------------------
 
 
-def test_a_stale_lock_is_broken_and_the_promotion_goes_through(client, model, source_run):
+def test_a_stale_lock_is_broken_and_the_promotion_goes_through(client, model, source_run, monkeypatch):
     v1 = add_version(client, model, source_run)
-    hand_made_lock(client, model, holder="scheduled__crashed", age_s=registry.LOCK_TTL_S + 3600)
+    # A crashed holder whose clock ran an hour ahead: its lock still expires, by the registry's clock.
+    hand_made_lock(client, model, holder="scheduled__crashed", clock_skew_s=3600)
+    monkeypatch.setattr(registry, "LOCK_TTL_S", 2)
+    time.sleep(2.5)
 
     promote(client, model, v1, expected=None, wait_s=10)
 
@@ -316,7 +320,7 @@ def test_a_stale_lock_is_broken_and_the_promotion_goes_through(client, model, so
 
 def test_a_fresh_lock_held_by_someone_else_makes_the_promotion_time_out(client, model, source_run):
     v1 = add_version(client, model, source_run)
-    hand_made_lock(client, model, holder="scheduled__busy", age_s=0)
+    hand_made_lock(client, model, holder="scheduled__busy", clock_skew_s=-3600)  # a clock behind
 
     started = time.monotonic()
     with pytest.raises(TimeoutError, match=r"promotion lock .*promotion-lock is held by 'scheduled__busy'"):
