@@ -60,18 +60,23 @@ with DAG(
 def backfill(api: Api, dag_id: str, days: int, max_active_runs: int, timeout_s: float) -> dict[str, Any]:
     """Backfill ``dag_id`` over ``days`` days from START; the wall time and the runs' task-seconds."""
     last = START + dt.timedelta(days=days - 1)
+    body = {
+        "dag_id": dag_id,
+        "from_date": f"{START.isoformat()}T00:00:00Z",
+        "to_date": f"{last.isoformat()}T00:00:00Z",
+        "max_active_runs": max_active_runs,
+        "reprocess_behavior": "none",
+    }
     started = time.monotonic()
-    api.call(
-        "POST",
-        "/api/v2/backfills",
-        {
-            "dag_id": dag_id,
-            "from_date": f"{START.isoformat()}T00:00:00Z",
-            "to_date": f"{last.isoformat()}T00:00:00Z",
-            "max_active_runs": max_active_runs,
-            "reprocess_behavior": "none",
-        },
-    )
+    for attempt in range(30):
+        try:
+            api.call("POST", "/api/v2/backfills", body)
+            break
+        except RuntimeError as exc:
+            # On SQLite, Airflow refuses to create a backfill while the scheduler writes (503).
+            if "Database is locked" not in str(exc) or attempt == 29:
+                raise
+            time.sleep(2)
     deadline = started + timeout_s
     while time.monotonic() < deadline:
         runs = [r for r in api.runs(dag_id) if r["run_type"] == "backfill"]

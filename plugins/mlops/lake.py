@@ -3,7 +3,7 @@
 Layout: ``<lake_root>/<pipeline>/<zone>/ds=YYYY-MM-DD/``. A partition is visible only through its
 ``_SUCCESS`` manifest, written last in one step (an ``os.replace`` locally, a single PUT on S3). The
 manifest names the data files of the attempt that committed; readers read exactly those. A writer
-killed mid-way leaves only files no manifest names, which the next commit removes. A re-run writes
+killed mid-way leaves only files no manifest names, which a later commit removes once abandoned. A re-run writes
 new files and swaps the manifest, so readers see the old partition or the new one, never a mix.
 
 Pure Python over a small ``Storage`` protocol; the Airflow hook supplies local or S3 storage.
@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,7 +73,11 @@ def commit_partition(
 
     Names get an attempt suffix so a concurrent or killed writer never overwrites committed files.
     """
-    attempt = uuid.uuid4().hex[:12]
+    attempt = _new_attempt()
+    try:
+        replaced = set(read_manifest(storage, directory).files)
+    except PartitionMissing:
+        replaced = set()
     written = []
     for name, data in files.items():
         stem, dot, ext = name.partition(".")
@@ -85,12 +91,42 @@ def commit_partition(
         extra=extra or {},
     )
     storage.write_bytes(f"{directory}/{MANIFEST}", manifest.to_json())
-    # Only now is the old content unreferenced; remove it (and any killed writer's leftovers).
+    # Only now is the old content unreferenced: remove what the replaced manifest named, and the
+    # leftovers of writers that started long before this one (killed mid-way). Never the files of
+    # a writer that may still be at work (a retry beside a zombie, a re-run beside a backfill):
+    # its manifest, if it lands after this one, must find every file it names.
     # Direct children only: a sub-partition (reports/ds=.../drift/) is committed on its own.
     children = [p for p in storage.list_files(directory) if "/" not in p[len(directory) + 1 :]]
-    stale = [p for p in children if p.rsplit("/", 1)[-1] not in {*written, MANIFEST}]
+    names = {p.rsplit("/", 1)[-1]: p for p in children}
+    stale = [
+        path
+        for name, path in names.items()
+        if name not in {*written, MANIFEST} and (name in replaced or _abandoned(name, attempt))
+    ]
     storage.delete(stale)
     return manifest
+
+
+# A writer's files not named by any manifest are abandoned once the writer started this long before.
+ABANDONED_AFTER_S = 6 * 3600
+_ATTEMPT = re.compile(r"-([0-9a-f]{12,16})(?:\.|$)")
+
+
+def _new_attempt() -> str:
+    """A commit attempt's id: its start in seconds (hex, so ids sort by time), then random bits."""
+    return f"{int(time.time()):08x}{uuid.uuid4().hex[:6]}"
+
+
+def _attempt_started(attempt: str) -> float | None:
+    return int(attempt[:8], 16) if len(attempt) == 14 else None  # 12 hex: an id from before the clock
+
+
+def _abandoned(name: str, attempt: str) -> bool:
+    found = _ATTEMPT.search(name)
+    if not found:
+        return False
+    started, now = _attempt_started(found.group(1)), _attempt_started(attempt) or time.time()
+    return started is None or now - started > ABANDONED_AFTER_S
 
 
 def withdraw_partition(storage: Storage, directory: str) -> None:
@@ -114,7 +150,26 @@ def read_partition(storage: Storage, directory: str) -> dict[str, bytes]:
     """The committed files of a partition, by their name without the attempt suffix."""
     manifest = read_manifest(storage, directory)
     suffix = f"-{manifest.attempt}"
-    return {name.replace(suffix, "", 1): storage.read_bytes(f"{directory}/{name}") for name in manifest.files}
+    files = {}
+    for name in manifest.files:
+        try:
+            files[name.replace(suffix, "", 1)] = storage.read_bytes(f"{directory}/{name}")
+        except Exception as exc:
+            if not _not_found(exc):
+                raise
+            raise PartitionMissing(
+                f"partition {storage.uri(directory)} names {name}, which no longer exists (removed by "
+                "another writer or by hand); re-run the task that writes it"
+            ) from None
+    return files
+
+
+def _not_found(exc: BaseException) -> bool:
+    """A missing file, locally or on S3 (botocore's ClientError, recognised without importing it)."""
+    if isinstance(exc, FileNotFoundError):
+        return True
+    code = str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
 
 
 class LocalStorage:

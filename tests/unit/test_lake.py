@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops import lake as lake_module
 from mlops.lake import (
     LocalStorage,
     PartitionMissing,
@@ -66,7 +67,9 @@ commit_partition(Slow(sys.argv[1]), sys.argv[2], {"part.parquet": b"new" * 1000}
 """
 
 
-def test_a_killed_writer_leaves_the_old_partition_visible(tmp_path: Path) -> None:
+def test_a_killed_writer_leaves_the_old_partition_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     lake = LocalStorage(tmp_path)
     directory = partition_dir("churn", "validated", "2026-01-05")
     commit_partition(lake, directory, {"part.parquet": b"old"})
@@ -84,7 +87,50 @@ def test_a_killed_writer_leaves_the_old_partition_visible(tmp_path: Path) -> Non
     assert read_partition(lake, directory) == {"part.parquet": b"old"}
     commit_partition(lake, directory, {"part.parquet": b"newer"})
     assert read_partition(lake, directory) == {"part.parquet": b"newer"}
-    assert len(lake.list_files(directory)) == 2, "the next commit removes the orphan"
+    # A writer that started moments ago may still be at work: its files stay until abandoned.
+    assert len(lake.list_files(directory)) == 3
+    monkeypatch.setattr(lake_module, "ABANDONED_AFTER_S", -1)
+    commit_partition(lake, directory, {"part.parquet": b"newest"})
+    assert len(lake.list_files(directory)) == 2, "a commit after that removes the orphan"
+
+
+class CommitsInBetween(LocalStorage):
+    """A writer that another writer overtakes: the other commits after our data, before our manifest."""
+
+    def __init__(self, root: Path, other: dict[str, bytes]) -> None:
+        super().__init__(root)
+        self.other: dict[str, bytes] | None = other
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        if path.endswith("_SUCCESS") and self.other is not None:
+            other, self.other = self.other, None
+            commit_partition(LocalStorage(self.root), path.rsplit("/", 1)[0], other)
+        super().write_bytes(path, data)
+
+
+def test_two_overlapping_writers_leave_a_whole_partition(tmp_path: Path) -> None:
+    directory = partition_dir("churn", "validated", "2026-01-05")
+    commit_partition(LocalStorage(tmp_path), directory, {"part.parquet": b"first"})
+    slow = CommitsInBetween(tmp_path, other={"part.parquet": b"retry"})
+    commit_partition(slow, directory, {"part.parquet": b"zombie"})
+    # The last manifest wins, and every file it names is there.
+    assert read_partition(LocalStorage(tmp_path), directory) == {"part.parquet": b"zombie"}
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_listed_file_that_vanished_is_a_partition_missing(tmp_path: Path, where: str, request) -> None:
+    if where == "local":
+        lake = LocalStorage(tmp_path)
+    else:
+        from mlops.hooks.lake import S3Storage
+
+        request.getfixturevalue("s3_client").create_bucket(Bucket="vanish")
+        lake = S3Storage("s3://vanish/lake", "aws_default")
+    directory = partition_dir("churn", "validated", "2026-01-05")
+    manifest = commit_partition(lake, directory, {"part.parquet": b"x"})
+    lake.delete([f"{directory}/{manifest.files[0]}"])
+    with pytest.raises(PartitionMissing, match=rf"names {manifest.files[0]}, which no longer exists"):
+        read_partition(lake, directory)
 
 
 def test_local_write_is_atomic(tmp_path: Path) -> None:
