@@ -23,6 +23,8 @@ run's decision in `reports/ds=<window end>/training/<kind>/decision.json`.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from mlops.config import Pipeline
@@ -140,7 +142,12 @@ def build(pipeline: Pipeline) -> DAG:
         )
         prepare = PrepareTrainingOperator(task_id="prepare", pipeline=name)
         routing = {"queue": pipeline.training.queue} if pipeline.training.queue else {}
-        trials = TrainTrialOperator.partial(task_id="train_trial", pipeline=name, **routing).expand(
+        trials = TrainTrialOperator.partial(
+            task_id="train_trial",
+            pipeline=name,
+            execution_timeout=dt.timedelta(minutes=pipeline.trial_timeout_minutes),
+            **routing,
+        ).expand(
             trial=prepare.output
         )
         register = RegisterChallengerOperator(

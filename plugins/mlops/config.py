@@ -93,6 +93,7 @@ class Validation(_Strict):
         if value.startswith("/") or ".." in parts or not value.endswith(".json"):
             raise ValueError("must be a relative .json path inside include/ (no '..', not absolute)")
         return value
+
     max_quarantine_fraction: float = Field(default=0.05, ge=0, le=1)
     row_count: RowCount
     mean_between: list[MeanBetween] = Field(default_factory=list)
@@ -212,6 +213,10 @@ class Pipeline(_Strict):
     drift: Drift = Drift()
     retries: int = Field(default=2, ge=0)
     retry_delay_minutes: float = Field(default=2, ge=0)
+    # Every task fails after this long rather than hanging (a server that stopped answering); a
+    # train trial gets ``trial_timeout_minutes``. Sensors wait in reschedule mode: this bounds a poke.
+    task_timeout_minutes: float = Field(default=30, gt=0)
+    trial_timeout_minutes: float = Field(default=120, gt=0)
 
     @field_validator("name")
     @classmethod

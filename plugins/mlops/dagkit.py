@@ -66,6 +66,7 @@ def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, A
             "retries": pipeline.retries,
             "retry_delay": dt.timedelta(minutes=pipeline.retry_delay_minutes),
             "retry_exponential_backoff": True,
+            "execution_timeout": dt.timedelta(minutes=pipeline.task_timeout_minutes),
         },
         "max_active_runs": {
             "ingest": pipeline.schedules.max_active_ingest_runs,

@@ -97,9 +97,13 @@ class GateReport:
 
 
 def _reject(lake: Storage, pipeline: Pipeline, ds: str, message: str, report_uri: str) -> PartitionRejected:
-    """Withdraw what an earlier run of the day committed (the day's source changed and now fails)."""
-    for zone in ("validated", "quarantine"):
+    """Withdraw what an earlier run of the day committed (the day's source changed and now fails):
+    its validated and quarantined rows, and what score and monitor made of them."""
+    from mlops.drift_reports import report_dir
+
+    for zone in ("validated", "quarantine", "predictions"):
         withdraw_partition(lake, partition_dir(pipeline.name, zone, ds))
+    withdraw_partition(lake, report_dir(pipeline.name, ds))
     return PartitionRejected(
         f"{pipeline.name} {ds} rejected: {message} (Data Docs: {report_uri})", report_uri
     )

@@ -175,3 +175,11 @@ def test_a_pipeline_that_cannot_build_breaks_only_its_own_dags(
     assert parsed["errors"] == {}
     assert {f"churn_{s}" for s in STAGES} <= set(parsed["dags"]), "the other pipeline keeps its DAGs"
     assert f"{broken_id}_ingest" in parsed["dags"]
+
+
+def test_every_task_has_an_execution_timeout(dagbag) -> None:
+    for dag_id, dag in dagbag.dags.items():
+        for task in dag.tasks:
+            assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} could hang forever"
+    trial = dagbag.dags["churn_train"].get_task("train_trial")
+    assert trial.execution_timeout > dagbag.dags["churn_train"].get_task("prepare").execution_timeout

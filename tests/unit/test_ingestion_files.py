@@ -99,8 +99,29 @@ def test_a_literal_na_is_checked_against_the_allowed_values_unless_configured_as
     lake, rows = ingest(tmp_path / "again", as_null, suite)
     quarantined = frames(lake, "quarantine")
     assert rows == len(frame) and quarantined["plan"].isna().sum() == 5, "now null, and plan is required"
-    assert quarantined.loc[quarantined["plan"].isna(), "_quarantine_reasons"].str.contains("not_be_null").all()
+    assert (
+        quarantined.loc[quarantined["plan"].isna(), "_quarantine_reasons"].str.contains("not_be_null").all()
+    )
 
 
 def test_the_source_null_values_default_to_the_empty_field_only(pipeline: Pipeline) -> None:
     assert pipeline.source.null_values == [""]
+
+
+def test_a_day_rejected_on_a_rerun_withdraws_what_score_and_monitor_made_of_it(
+    tmp_path: Path, pipeline: Pipeline, suite: dict
+) -> None:
+    from mlops.drift_reports import read_report, report_dir, write_report
+    from mlops.lake import commit_partition, is_committed
+
+    write(tmp_path / "landing", "part.csv", churn_frame(1200))
+    lake, _ = ingest(tmp_path, pipeline, suite)
+    commit_partition(lake, partition_dir("churn", "predictions", DS), {"part.parquet": b"scored"})
+    write_report(lake, "churn", {"ds": DS}, "<html></html>")
+    # The source is replaced by a broken export and the day is re-run.
+    (tmp_path / "landing" / f"ds={DS}" / "part.csv").write_bytes(b"customer_id\n1\n")
+    with pytest.raises(PartitionRejected):
+        ingest(tmp_path, pipeline, suite)
+    for zone in ("validated", "quarantine", "predictions"):
+        assert not is_committed(lake, partition_dir("churn", zone, DS)), zone
+    assert read_report(lake, "churn", DS) is None and not lake.list_files(report_dir("churn", DS))

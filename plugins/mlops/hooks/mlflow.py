@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -13,12 +14,21 @@ if TYPE_CHECKING:
     from mlops.registry_reader import RegistryReader
 
 
+# Connection extra -> (MLflow's environment variable, the package's bound).
+HTTP_LIMITS = {
+    "http_timeout_s": ("MLFLOW_HTTP_REQUEST_TIMEOUT", 30),
+    "http_retries": ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 2),
+    "http_backoff_factor": ("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", 1),
+}
+
+
 class MlflowHook(BaseHook):
     """An MLflow tracking server and model registry.
 
     The connection's host is the tracking URI (``http://127.0.0.1:5000``), or host, port and schema
-    separately. Nothing is written into the process environment: the URI is handed to the client and,
-    for MLflow's fluent API inside a task, to ``mlflow.set_tracking_uri`` of that task's process.
+    separately. The URI is handed to the client and, for MLflow's fluent API inside a task, to
+    ``mlflow.set_tracking_uri`` of that task's process; the only environment it sets is MLflow's HTTP
+    limits (``http_limits``), so a stopped server fails a task in about a minute, not many.
     """
 
     conn_name_attr = "mlflow_conn_id"
@@ -38,7 +48,22 @@ class MlflowHook(BaseHook):
         uri = tracking_uri(conn.host, conn.port, conn.schema)
         if uri is None:
             raise ValueError(f"connection {self.mlflow_conn_id!r} has no host: set it to the tracking URI")
+        # MLflow reads its HTTP limits from the environment only: every use of MLflow in this task
+        # (client, fluent API, model loading) goes through this URI, so set them here, once.
+        os.environ.update(self.http_limits)
         return uri
+
+    @cached_property
+    def http_limits(self) -> dict[str, str]:
+        """MLflow's HTTP timeout and retries for this task, as MLflow's environment variables: the
+        connection's extras (``http_timeout_s``, ``http_retries``, ``http_backoff_factor``), else
+        the environment, else the package's bounds. MLflow's own (120 s, 7 retries, factor 2) keep
+        a task on a stopped server for minutes before it fails."""
+        extra = self.get_connection(self.mlflow_conn_id).extra_dejson or {}
+        return {
+            env: str(extra.get(key, os.environ.get(env, default)))
+            for key, (env, default) in HTTP_LIMITS.items()
+        }
 
     @cached_property
     def client(self) -> MlflowClient:
@@ -53,7 +78,9 @@ class MlflowHook(BaseHook):
         """The registry's version search over REST, without importing MLflow (``registry_reader``)."""
         from mlops.registry_reader import RegistryReader
 
-        return RegistryReader(self.tracking_uri)
+        return RegistryReader(
+            self.tracking_uri, timeout_s=float(self.http_limits["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+        )
 
     # -- bookkeeping every stage shares: run tags and links into the MLflow UI --------------------
 
