@@ -43,10 +43,27 @@ def source_dir(ds: str) -> str:
     return f"ds={ds}"
 
 
+FORMATS = ("csv", "parquet")
+
+
+class WrongFormat(ValueError):
+    """The day's folder holds data files, but of another format than the pipeline reads."""
+
+
 def source_files(source: Storage, pipeline: Pipeline, ds: str) -> list[str]:
-    """The day's landed files of the configured format, sorted; empty if none arrived yet."""
-    suffix = f".{pipeline.source.format}"
-    return [p for p in source.list_files(source_dir(ds)) if p.endswith(suffix)]
+    """The day's landed files of the configured format (CSV also gzipped), sorted; empty if none
+    arrived yet. Raises ``WrongFormat`` when only files of another format arrived: waiting longer
+    would not help."""
+    fmt = pipeline.source.format
+    suffixes = (f".{fmt}", f".{fmt}.gz") if fmt == "csv" else (f".{fmt}",)
+    landed = source.list_files(source_dir(ds))
+    found = [p for p in landed if p.endswith(suffixes)]
+    if not found and (others := [p for p in landed if p.removesuffix(".gz").endswith(FORMATS)]):
+        raise WrongFormat(
+            f"{source.uri(source_dir(ds))} holds {', '.join(o.rsplit('/', 1)[-1] for o in others[:3])} but "
+            f"pipeline {pipeline.name} reads {fmt} (source.format): land {fmt} files or change the format"
+        )
+    return found
 
 
 def land(source: Storage, lake: Storage, pipeline: Pipeline, ds: str) -> dict[str, Any]:

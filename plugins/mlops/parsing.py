@@ -49,6 +49,7 @@ def parse_file(
     """
     if not data:
         raise BadInputError(f"{source}: the file is empty (0 bytes)")
+    data = _decompressed(data, source)
     if fmt == "csv":
         # Arrow's reader lets an unterminated quote run to the end of the file, swallowing the rows
         # after it. Every quote in valid (RFC 4180) CSV is paired, an escaped one doubled: count them.
@@ -69,6 +70,11 @@ def parse_file(
                 f"{source}: the file has no rows (it is blank or holds only a header)"
             ) from None
         except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            if "straddling" in str(exc):
+                raise BadInputError(
+                    f"{source}: a field is larger than the CSV reader's block ({_BLOCK_MIB} MiB); "
+                    "split the field or land the data as Parquet"
+                ) from None
             raise BadInputError(
                 f"{source}: not a readable CSV file (corrupt or truncated?): {_printable(exc)}"
             ) from None
@@ -85,6 +91,28 @@ def parse_file(
     if len(frame) == 0:
         raise BadInputError(f"{source}: the file has a header but no rows")
     return frame
+
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_BLOCK_MIB = 1  # Arrow's CSV reader's default block size, through pandas
+
+
+def _decompressed(data: bytes, source: str) -> bytes:
+    """A ``.gz`` file's content; a mismatch between the name and the bytes is named, not guessed."""
+    import gzip
+    import zlib
+
+    gzipped = data[:2] == _GZIP_MAGIC
+    if source.endswith(".gz") and not gzipped:
+        raise BadInputError(f"{source}: named .gz but not gzip data (rename it, or compress it)")
+    if gzipped and not source.endswith(".gz"):
+        raise BadInputError(f"{source}: gzip data in a file not named .gz (name it .csv.gz)")
+    if not gzipped:
+        return data
+    try:
+        return gzip.decompress(data)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise BadInputError(f"{source}: a corrupt or truncated gzip file: {exc}") from None
 
 
 def _printable(exc: BaseException, limit: int = 200) -> str:

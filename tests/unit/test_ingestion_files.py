@@ -125,3 +125,54 @@ def test_a_day_rejected_on_a_rerun_withdraws_what_score_and_monitor_made_of_it(
     for zone in ("validated", "quarantine", "predictions"):
         assert not is_committed(lake, partition_dir("churn", zone, DS)), zone
     assert read_report(lake, "churn", DS) is None and not lake.list_files(report_dir("churn", DS))
+
+
+def test_a_gzipped_csv_export_is_landed_and_read(tmp_path: Path, pipeline: Pipeline, suite: dict) -> None:
+    import gzip
+
+    frame = churn_frame(1200)
+    target = tmp_path / "landing" / f"ds={DS}" / "export.csv.gz"
+    target.parent.mkdir(parents=True)
+    target.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
+    _, rows = ingest(tmp_path, pipeline, suite)
+    assert rows == len(frame)
+
+
+@pytest.mark.parametrize(
+    ("name", "gzipped", "message"),
+    [
+        ("export.csv.gz", False, r"export\.csv\.gz: named \.gz but not gzip data"),
+        ("export.csv", True, r"export\.csv: gzip data in a file not named \.gz"),
+    ],
+)
+def test_bytes_that_do_not_match_the_suffix_are_named(
+    tmp_path: Path, pipeline: Pipeline, suite: dict, name: str, gzipped: bool, message: str
+) -> None:
+    import gzip
+
+    data = churn_frame(1200).to_csv(index=False).encode()
+    target = tmp_path / "landing" / f"ds={DS}" / name
+    target.parent.mkdir(parents=True)
+    target.write_bytes(gzip.compress(data) if gzipped else data)
+    with pytest.raises(PartitionRejected, match=message):
+        ingest(tmp_path, pipeline, suite)
+
+
+def test_parquet_landed_for_a_csv_pipeline_is_said_at_once(tmp_path: Path, pipeline: Pipeline) -> None:
+    from mlops.ingestion import WrongFormat, source_files
+
+    target = tmp_path / "landing" / f"ds={DS}" / "export.parquet"
+    target.parent.mkdir(parents=True)
+    churn_frame(10).to_parquet(target)
+    with pytest.raises(WrongFormat, match=r"holds export\.parquet but pipeline churn reads csv"):
+        source_files(LocalStorage(tmp_path / "landing"), pipeline, DS)
+
+
+def test_a_field_larger_than_the_readers_block_is_named(
+    tmp_path: Path, pipeline: Pipeline, suite: dict
+) -> None:
+    frame = churn_frame(1200)
+    frame.loc[0, "plan"] = "x" * (2 << 20)
+    write(tmp_path / "landing", "part.csv", frame)
+    with pytest.raises(PartitionRejected, match=r"a field is larger than the CSV reader's block \(1 MiB\)"):
+        ingest(tmp_path, pipeline, suite)

@@ -35,11 +35,14 @@ class WaitForSourceSensor(PipelineOperator, BaseSensorOperator):
         super().__init__(pipeline=pipeline, **kwargs)
 
     def poke(self, context: Context) -> bool:
-        from mlops.ingestion import source_dir, source_files
+        from mlops.ingestion import WrongFormat, source_dir, source_files
 
         ds, _, _ = self.interval(context)
         source = self.landing_hook()
-        found = source_files(source.storage, self.pipeline, ds)
+        try:
+            found = source_files(source.storage, self.pipeline, ds)
+        except WrongFormat as exc:
+            raise AirflowFailException(str(exc)) from None
         if not found:
             self.log.info(
                 "waiting for %s files in %s", self.pipeline.source.format, source.uri(source_dir(ds))
