@@ -197,7 +197,8 @@ def test_failure_message_names_the_problem(roots) -> None:
     assert (
         "2026-02-10" in message
         and "monthly_charges" in message
-        and "expect_table_columns_to_match_set" in message
+        and "part-000" in message
+        and "lacks the declared column(s) ['monthly_charges']" in message
     )
 
 
