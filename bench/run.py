@@ -18,6 +18,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import subprocess
@@ -556,6 +557,7 @@ class Outcome:
     peak_rss_mib: float | None
     log: Path
     load: tuple[float, float] = (0.0, 0.0)  # 1-min load average before / after: how busy the host was
+    kept: bool = False  # an earlier run's result, rendered again (``--only``)
 
 
 def _child_env(home: Path) -> dict[str, str]:
@@ -706,6 +708,16 @@ def render(
         "same process in the same run, and **Ratio = figure / baseline** is the number to compare "
         "across runs. Goals are on the ratio or on the absolute figure, as stated.",
         "",
+        *(
+            [
+                "Re-run this time (`--only`): "
+                + ", ".join(f"`{b.name}`" for b, _, o in sections if not o.kept)
+                + "; the other sections keep the figures of the earlier run of this file.",
+                "",
+            ]
+            if any(o.kept for _, _, o in sections)
+            else []
+        ),
         "## Machine",
         "",
         *[f"- {fact}" for fact in machine_facts()],
@@ -720,12 +732,13 @@ def render(
         out += _table(sec.rows)
         out.append("")
         peak = f"{outcome.peak_rss_mib:.0f} MiB" if outcome.peak_rss_mib is not None else "unknown"
-        notes = [
-            *sec.notes,
-            f"Bench `{bench.module}`: {outcome.wall_s:.0f} s wall, process peak RSS {peak}, "
-            f"load average (1 min) before / after {outcome.load[0]:.2f} / {outcome.load[1]:.2f} "
-            f"on {os.cpu_count()} CPUs.",
-        ]
+        notes = list(sec.notes)
+        if not outcome.kept:
+            notes.append(
+                f"Bench `{bench.module}`: {outcome.wall_s:.0f} s wall, process peak RSS {peak}, "
+                f"load average (1 min) before / after {outcome.load[0]:.2f} / {outcome.load[1]:.2f} "
+                f"on {os.cpu_count()} CPUs."
+            )
         out += [f"- {note}" for note in notes]
         if outcome.error and (tail := _tail(outcome.log)):
             out += ["", "```", tail, "```"]
@@ -744,6 +757,26 @@ def render(
     return "\n".join(out)
 
 
+def _earlier_results(path: Path) -> dict[str, dict[str, Any]]:
+    """The raw results a BENCHMARKS.md holds (its JSON section), by bench name."""
+    if not path.exists():
+        return {}
+    found = {}
+    for name, body in re.findall(r"^`(\w+)`:\n\n```json\n(.*?)\n```", path.read_text(), flags=re.M | re.S):
+        if body != "null":
+            found[name] = json.loads(body)
+    return found
+
+
+def _kept(bench: Bench, result: dict[str, Any], path: Path) -> tuple[Bench, Section, Outcome]:
+    """A section rendered again from an earlier run's result (``--only`` ran other benches)."""
+    kwargs = {**bench.full, **{k: result[k] for k in bench.full if k in result}}
+    sec = bench.title(kwargs)
+    bench.render(sec, result)
+    sec.notes.append("Not re-run this time (`--only`): the figures of the earlier run of this file.")
+    return bench, sec, Outcome(result, None, 0.0, None, path, kept=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats: a smoke run")
@@ -757,9 +790,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     started, t0, load0 = dt.datetime.now(dt.UTC), time.perf_counter(), os.getloadavg()[0]
+    # With --only, the other benches keep the results of the run that wrote the file before.
+    earlier = _earlier_results(args.output) if args.only and not args.quick else {}
     sections: list[tuple[Bench, Section, Outcome]] = []
-    for name in args.only or BENCHES:
+    for name in BENCHES:
         bench = BENCHES[name]
+        if args.only and name not in args.only:
+            if name in earlier:
+                sections.append(_kept(bench, earlier[name], args.output))
+            continue
         kwargs = bench.quick if args.quick else bench.full
         timeout = args.timeout or (min(bench.timeout_s, 300) if args.quick else bench.timeout_s)
         print(f"[bench] {name} {json.dumps(kwargs)} (timeout {timeout} s) ...", flush=True)
