@@ -7,7 +7,7 @@ trains around it), driven only by the schedules and the assets. The fast replay 
 at once with room for many tasks; the slow one runs one day at a time on two task slots, so the
 trials of a train run queue behind each other. Both end with ``python -m mlops.report replay``.
 
-`make test-replay` runs this (about 25 minutes on two cores); `make test` leaves it out.
+`make test-replay` runs this (about 16 minutes on two cores); `make test` leaves it out.
 """
 
 from __future__ import annotations
