@@ -147,9 +147,7 @@ def build(pipeline: Pipeline) -> DAG:
             pipeline=name,
             execution_timeout=dt.timedelta(minutes=pipeline.trial_timeout_minutes),
             **routing,
-        ).expand(
-            trial=prepare.output
-        )
+        ).expand(trial=prepare.output)
         register = RegisterChallengerOperator(
             task_id="register_challenger", pipeline=name, trials=trials.output
         )
