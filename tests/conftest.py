@@ -78,6 +78,15 @@ def moto_server(extra_env: dict[str, str] | None = None) -> Iterator[str]:
         server.wait(timeout=10)
 
 
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) but never answers a byte."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def start_moto() -> Callable[..., AbstractContextManager[str]]:
     """``moto_server`` for tests that need a server of their own (other settings, other scope)."""

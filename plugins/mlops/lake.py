@@ -3,8 +3,9 @@
 Layout: ``<lake_root>/<pipeline>/<zone>/ds=YYYY-MM-DD/``. A partition is visible only through its
 ``_SUCCESS`` manifest, written last in one step (an ``os.replace`` locally, a single PUT on S3). The
 manifest names the data files of the attempt that committed; readers read exactly those. A writer
-killed mid-way leaves only files no manifest names, which a later commit removes once abandoned. A re-run writes
-new files and swaps the manifest, so readers see the old partition or the new one, never a mix.
+killed mid-way leaves only files no manifest names, which a later commit removes once abandoned. A
+re-run writes new files and swaps the manifest, so readers see the old partition or the new one,
+never a mix.
 
 Pure Python over a small ``Storage`` protocol; the Airflow hook supplies local or S3 storage.
 """

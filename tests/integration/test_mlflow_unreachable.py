@@ -6,20 +6,10 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from mlops.hooks.mlflow import HTTP_LIMITS, MlflowHook
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections (the kernel's backlog) but never answers a byte."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield sock.getsockname()[1]
 
 
 def hook_for(monkeypatch: pytest.MonkeyPatch, port: int, **extra: float) -> MlflowHook:

@@ -40,6 +40,13 @@ def write(landing: Path, relative: str, frame: pd.DataFrame) -> None:
     frame.to_csv(target, index=False)
 
 
+def two_exports() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two files of one day's export, with different customers (the key stays unique)."""
+    first, second = churn_frame(700, seed=1), churn_frame(600, seed=2)
+    second["customer_id"] = (second["customer_id"].astype(int) + 10_000).astype(str)
+    return first, second
+
+
 def frames(lake: LocalStorage, zone: str) -> pd.DataFrame:
     parts = read_partition(lake, partition_dir("churn", zone, DS)).values()
     return pd.concat([pd.read_parquet(io.BytesIO(b)) for b in parts], ignore_index=True)
@@ -56,8 +63,7 @@ def ingest(base: Path, pipeline: Pipeline, suite: dict) -> tuple[LocalStorage, i
 def test_files_of_the_same_name_in_different_folders_are_all_landed(
     tmp_path: Path, pipeline: Pipeline, suite: dict
 ) -> None:
-    east, west = churn_frame(700, seed=1), churn_frame(600, seed=2)
-    west["customer_id"] = (west["customer_id"].astype(int) + 10_000).astype(str)
+    east, west = two_exports()
     write(tmp_path / "landing", "east/part-000.csv", east)
     write(tmp_path / "landing", "west/part-000.csv", west)
     lake, rows = ingest(tmp_path, pipeline, suite)
@@ -69,8 +75,7 @@ def test_files_of_the_same_name_in_different_folders_are_all_landed(
 def test_a_file_missing_a_column_fails_the_day_naming_that_file(
     tmp_path: Path, pipeline: Pipeline, suite: dict
 ) -> None:
-    whole, partial = churn_frame(700, seed=1), churn_frame(600, seed=2)
-    partial["customer_id"] = (partial["customer_id"].astype(int) + 10_000).astype(str)
+    whole, partial = two_exports()
     write(tmp_path / "landing", "a.csv", whole)
     write(tmp_path / "landing", "b.csv", partial.drop(columns=["late_payments"]))  # a nullable column
     with pytest.raises(

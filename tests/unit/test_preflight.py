@@ -33,15 +33,6 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections (the kernel's backlog) but never answers a byte."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        yield sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def strict_s3(start_moto) -> Iterator[str]:
     """A moto S3 server that checks keys; it knows none, so every key is a wrong key (403)."""

@@ -41,10 +41,15 @@ class MlflowHook(BaseHook):
         self.mlflow_conn_id = mlflow_conn_id
 
     @cached_property
+    def connection(self) -> Any:
+        """The connection, looked up once per hook (the URI, the UI address and the limits read it)."""
+        return self.get_connection(self.mlflow_conn_id)
+
+    @cached_property
     def tracking_uri(self) -> str:
         from mlops.settings import tracking_uri
 
-        conn = self.get_connection(self.mlflow_conn_id)
+        conn = self.connection
         uri = tracking_uri(conn.host, conn.port, conn.schema)
         if uri is None:
             raise ValueError(f"connection {self.mlflow_conn_id!r} has no host: set it to the tracking URI")
@@ -59,7 +64,7 @@ class MlflowHook(BaseHook):
         connection's extras (``http_timeout_s``, ``http_retries``, ``http_backoff_factor``), else
         the environment, else the package's bounds. MLflow's own (120 s, 7 retries, factor 2) keep
         a task on a stopped server for minutes before it fails."""
-        extra = self.get_connection(self.mlflow_conn_id).extra_dejson or {}
+        extra = self.connection.extra_dejson or {}
         return {
             env: str(extra.get(key, os.environ.get(env, default)))
             for key, (env, default) in HTTP_LIMITS.items()
@@ -88,7 +93,7 @@ class MlflowHook(BaseHook):
     def ui_url(self) -> str:
         """The MLflow UI as the user's browser reaches it: the connection's ``ui_url`` extra, else the
         tracking URI (under Compose the tracking URI is a name only the containers resolve)."""
-        extra = self.get_connection(self.mlflow_conn_id).extra_dejson or {}
+        extra = self.connection.extra_dejson or {}
         return str(extra.get("ui_url") or self.tracking_uri).rstrip("/")
 
     def run_url(self, run_id: str) -> str:

@@ -71,13 +71,21 @@ def reports_base_url() -> str | None:
     return conf.get("api", "base_url", fallback=None) or None
 
 
-class MlflowRunLink(BaseOperatorLink):
+class TaskSetLink(BaseOperatorLink):
+    """A link whose URL the task set while it ran, in the operator attribute ``attribute``."""
+
+    name = ""
+    attribute = ""
+
+    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
+        return getattr(operator, self.attribute, "") or ""
+
+
+class MlflowRunLink(TaskSetLink):
     """The task's MLflow run (the training run for trials, the registered version for the gate)."""
 
     name = "MLflow"
-
-    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
-        return getattr(operator, "mlflow_url", "") or ""
+    attribute = "mlflow_url"
 
 
 class ModelOperator(PipelineOperator):

@@ -4,23 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperatorLink, BaseSensorOperator
+from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from mlops.operators.base import PipelineOperator, reports_base_url
+from mlops.operators.base import PipelineOperator, TaskSetLink, reports_base_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
 
 
-class DataDocsLink(BaseOperatorLink):
+class DataDocsLink(TaskSetLink):
     """The task's Great Expectations Data Docs page for its partition, served by the API server."""
 
     name = "Data Docs"
-
-    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
-        return getattr(operator, "data_docs_url", "") or ""
+    attribute = "data_docs_url"
 
 
 class WaitForSourceSensor(PipelineOperator, BaseSensorOperator):

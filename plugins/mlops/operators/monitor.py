@@ -6,25 +6,28 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import BaseOperatorLink
 from airflow.sdk.exceptions import AirflowSkipException
 
-from mlops.operators.base import MlflowRunLink, ModelOperator, partitions_of, reports_base_url, run_type
+from mlops.operators.base import (
+    MlflowRunLink,
+    ModelOperator,
+    TaskSetLink,
+    partitions_of,
+    reports_base_url,
+    run_type,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-    from airflow.sdk.types import TaskInstanceKey
 
     from mlops.monitor_stage import Champion, MonitorOutcome
 
 
-class DriftReportLink(BaseOperatorLink):
+class DriftReportLink(TaskSetLink):
     """The drift report page of the last day the task monitored, served by the API server."""
 
     name = "Drift report"
-
-    def get_link(self, operator: Any, *, ti_key: TaskInstanceKey) -> str:
-        return getattr(operator, "drift_report_url", "") or ""
+    attribute = "drift_report_url"
 
 
 class MonitorDriftOperator(ModelOperator):
