@@ -138,18 +138,38 @@ def withdraw_partition(storage: Storage, directory: str) -> None:
 
 def read_manifest(storage: Storage, directory: str) -> Manifest:
     path = f"{directory}/{MANIFEST}"
+    missing = PartitionMissing(f"partition {storage.uri(directory)} is not committed (no {MANIFEST})")
     if not storage.exists(path):
-        raise PartitionMissing(f"partition {storage.uri(directory)} is not committed (no {MANIFEST})")
-    return Manifest.from_json(storage.read_bytes(path))
+        raise missing
+    try:
+        return Manifest.from_json(storage.read_bytes(path))
+    except Exception as exc:  # withdrawn between the two calls
+        if _not_found(exc):
+            raise missing from None
+        raise
 
 
 def is_committed(storage: Storage, directory: str) -> bool:
     return storage.exists(f"{directory}/{MANIFEST}")
 
 
-def read_partition(storage: Storage, directory: str) -> dict[str, bytes]:
-    """The committed files of a partition, by their name without the attempt suffix."""
-    manifest = read_manifest(storage, directory)
+def read_partition(storage: Storage, directory: str, *, attempts: int = 10) -> dict[str, bytes]:
+    """The committed files of a partition, by their name without the attempt suffix.
+
+    A writer that commits while this reads removes the files of the manifest this read: when a
+    named file is gone and the manifest changed meanwhile, read the new one (old or new, never a mix).
+    """
+    for attempt in range(1, attempts + 1):
+        manifest = read_manifest(storage, directory)
+        try:
+            return _read_files(storage, directory, manifest)
+        except PartitionMissing:
+            if attempt == attempts or read_manifest(storage, directory).attempt == manifest.attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _read_files(storage: Storage, directory: str, manifest: Manifest) -> dict[str, bytes]:
     suffix = f"-{manifest.attempt}"
     files = {}
     for name in manifest.files:
