@@ -32,6 +32,39 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     return found.experiment_id if found else client.create_experiment(name)
 
 
+def close_abandoned_runs(
+    client: MlflowClient,
+    experiment: str,
+    airflow_run_id: str,
+    *,
+    match: dict[str, str] | None = None,
+    keep_try: str | None = None,
+) -> list[str]:
+    """End as FAILED the runs of an Airflow run that an attempt left RUNNING (killed, or MLflow went
+    away before it could end them); returns their ids.
+
+    ``match``: further tags the runs must carry (the task, the trial); ``keep_try``: leave the runs
+    of this try alone (the attempt that is calling).
+    """
+    query = f"tags.`airflow.run_id` = '{airflow_run_id}' and attributes.status = 'RUNNING'"
+    for key, value in (match or {}).items():
+        query += f" and tags.`{key}` = '{value}'"
+    found = client.search_runs([experiment], filter_string=query, max_results=1000)
+    closed = [
+        r.info.run_id for r in found if keep_try is None or r.data.tags.get("airflow.try_number") != keep_try
+    ]
+    for run_id in closed:
+        client.set_terminated(run_id, "FAILED")
+    if closed:
+        log.warning(
+            "ended %d run(s) of %s left RUNNING by an earlier attempt: %s",
+            len(closed),
+            airflow_run_id,
+            closed,
+        )
+    return closed
+
+
 def parent_run(client: MlflowClient, experiment: str, airflow_run_id: str, tags: dict[str, str]) -> str:
     """The parent MLflow run of an Airflow run; a retried task finds the one it created."""
     query = f"tags.`airflow.run_id` = '{airflow_run_id}' and tags.`{PARENT_TAG}` = 'training'"
@@ -142,6 +175,13 @@ def train_trial(
     }
     mlflow.set_tracking_uri(tracking_uri)
     experiment = client.get_run(parent_run_id).info.experiment_id
+    close_abandoned_runs(
+        client,
+        experiment,
+        tags["airflow.run_id"],
+        match={"airflow.task_id": tags["airflow.task_id"], "trial": str(trial)},
+        keep_try=tags["airflow.try_number"],
+    )
     with (
         mlflow.start_run(
             experiment_id=experiment,

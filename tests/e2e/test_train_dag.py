@@ -406,3 +406,12 @@ def test_the_trial_resolves_the_device_on_the_worker_that_trains(dags, client, m
         "cuda requested but no GPU is visible (CUDA_VISIBLE_DEVICES='-1'); falling back to cpu"
     )
     assert trial.data.params["device"] == "cpu"
+
+
+def test_no_mlflow_run_is_left_running_after_train_score_and_monitor(dags, client) -> None:
+    """Earlier tests ran every stage; each ended its MLflow runs, the training parents included."""
+    experiment = client.get_experiment_by_name("churn").experiment_id
+    ended = client.search_runs([experiment], max_results=1000)
+    assert {"training", "scoring", "monitoring"} <= {r.data.tags.get("mlops.role") for r in ended}
+    running = client.search_runs([experiment], "attributes.status = 'RUNNING'")
+    assert not running, [(r.info.run_name, r.data.tags.get("airflow.task_id")) for r in running]

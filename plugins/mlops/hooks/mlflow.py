@@ -133,14 +133,19 @@ class MlflowHook(BaseHook):
 
         Returns the run's UI link.
         """
-        from mlops.experiment import experiment_id
+        from mlops.experiment import close_abandoned_runs, experiment_id
 
         client = self.client
-        run = client.create_run(
-            experiment_id(client, experiment),
-            run_name=name,
-            tags={"mlops.role": role, **self.run_tags(context), **tags},
+        run_tags = self.run_tags(context)
+        exp = experiment_id(client, experiment)
+        close_abandoned_runs(
+            client,
+            exp,
+            run_tags["airflow.run_id"],
+            match={"airflow.task_id": run_tags["airflow.task_id"], "mlops.role": role},
+            keep_try=run_tags["airflow.try_number"],
         )
+        run = client.create_run(exp, run_name=name, tags={"mlops.role": role, **run_tags, **tags})
         run_id = run.info.run_id
         for key, value in metrics.items():
             client.log_metric(run_id, key, float(value))

@@ -347,7 +347,20 @@ class RecordTrainingOperator(ModelOperator):
         )
         write_record(self.lake_hook().storage, self.pipeline.name, record)
         self.log.info("%s run as of %s: %s (%s)", trigger.kind, trigger.as_of, outcome, reason)
+        self._end_mlflow_runs(context, failed=outcome == "failed")
         if outcome == "failed":
             # The last task decides the run's state: a run that failed upstream stays failed.
             raise AirflowFailException(f"{trigger.kind} run as of {trigger.as_of} {reason} (recorded)")
         return record.to_dict()
+
+    def _end_mlflow_runs(self, context: Context, *, failed: bool) -> None:
+        """End the parent run with the run's outcome, and whatever a dead attempt left RUNNING."""
+        from mlops.experiment import close_abandoned_runs
+
+        plan = context["ti"].xcom_pull(task_ids="prepare", key=PLAN_KEY)
+        if not plan:
+            return  # prepare failed before it opened the parent run
+        client = self.mlflow.client
+        parent = plan["parent_run_id"]
+        client.set_terminated(parent, "FAILED" if failed else "FINISHED")
+        close_abandoned_runs(client, client.get_run(parent).info.experiment_id, context["run_id"])
