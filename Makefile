@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-.PHONY: help install run stop status test test-distributed test-replay test-ui replay-report lint format bench demo-data suites clean serve compose-check
+.PHONY: help install run stop status test test-distributed test-faults test-replay test-ui replay-report lint format bench demo-data suites clean serve compose-check
 
 help:
-	@echo "make run | stop | status | serve | test | test-distributed | test-replay | test-ui | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
+	@echo "make run | stop | status | serve | test | test-distributed | test-faults | test-replay | test-ui | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
 
 # The venv is rebuilt only when a requirements or constraints file changed since the last install.
 install: $(STAMP)
@@ -55,6 +55,12 @@ test: install
 # installs redis-server/PostgreSQL with apt-get when missing. See README, "Natively, without Docker".
 test-distributed: install
 	$(BIN)/python -m pytest -q tests/distributed $(PYTEST_ARGS)
+
+# Real faults against real processes: S3 erroring or stopped mid-commit, writers killed, racing
+# promotions, and on the distributed stack the scheduler SIGKILLed mid-backfill and MLflow stopped
+# while train, score and monitor run (see README, "What happens when...").
+test-faults: install
+	$(BIN)/python -m pytest -q -s tests/faults $(PYTEST_ARGS)
 
 # Two replays of a short history on the embedded stack, at two speeds: byte-identical outcome tables.
 test-replay: install

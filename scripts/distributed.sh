@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The scaled-out topology on one machine, without Docker: what `make test-distributed` runs.
-#   scripts/distributed.sh up | down | status
+#   scripts/distributed.sh up | down | status | kill SERVICE | stop SERVICE | start SERVICE
 # PostgreSQL (Airflow's and MLflow's databases), Redis (the Celery broker), an S3 server (moto),
 # MLflow on PostgreSQL with S3 artifacts, and Airflow on the CeleryExecutor as separate processes:
 # scheduler, dag-processor, api-server, triggerer, worker.
@@ -158,6 +158,7 @@ generate_include() {
   # Runs are triggered through the API, day by day: no catch-up behind the test's back. The data
   # is there before a run starts: a missing file fails in minutes. A failure is the result to look
   # at, not something to retry. The suites are generated from the copies (they carry a fingerprint).
+  # DIST_PIPELINE_SETS adds settings of its own ("--set retries=1 ...").
   PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops.stack_tools pipelines "$ROOT/include" "$include" \
     --set schedules.catchup=false --set schedules.max_active_ingest_runs=2 \
     --set source.poke_interval_seconds=5 --set source.wait_timeout_minutes=2 \
@@ -165,6 +166,7 @@ generate_include() {
     --set training.min_partitions=5 --set training.n_trials=2 --set training.wait_timeout_minutes=2 \
     --set training.params.n_estimators=100 --set retries=0 \
     --set schedules.settle_poke_seconds=10 --set schedules.settle_timeout_minutes=5 \
+    ${DIST_PIPELINE_SETS:-} \
     >"$LOGS/suites.log" 2>&1 || fail_service suites "could not write the short-run pipelines and suites"
 }
 
@@ -225,6 +227,15 @@ start_mlflow() {
     --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1
 }
 
+launch_airflow() {
+  case "$1" in
+    worker)
+      launch worker "$PY/airflow" celery worker --concurrency "$WORKER_CONCURRENCY" \
+        --celery-hostname "mlops-worker@%h" --without-gossip --without-mingle ;;
+    *) launch "$1" "$PY/airflow" "$1" ;;
+  esac
+}
+
 api_healthy() {
   # Every component the API server reports on: metadatabase, scheduler, triggerer, dag processor.
   curl -fsS --max-time 3 "http://127.0.0.1:$API_PORT/api/v2/monitor/health" |
@@ -282,12 +293,7 @@ up() {
   rm -f "$RUN/db-migrate.pid"
 
   log "starting Airflow (CeleryExecutor): ${AIRFLOW_SERVICES[*]}"
-  launch scheduler "$PY/airflow" scheduler
-  launch dag-processor "$PY/airflow" dag-processor
-  launch api-server "$PY/airflow" api-server
-  launch triggerer "$PY/airflow" triggerer
-  launch worker "$PY/airflow" celery worker --concurrency "$WORKER_CONCURRENCY" \
-    --celery-hostname "mlops-worker@%h" --without-gossip --without-mingle
+  for s in "${AIRFLOW_SERVICES[@]}"; do launch_airflow "$s"; done
   wait_for worker "Celery worker ready" grep -q "mlops-worker@.* ready" "$LOGS/worker.log"
   wait_for api-server "GET /api/v2/monitor/health" curl -fsS --max-time 3 \
     "http://127.0.0.1:$API_PORT/api/v2/monitor/health"
@@ -367,9 +373,56 @@ status() {
   return $state
 }
 
+# ---------------------------------------------------------------------------------------------
+# One service of a running stack: what an operator does in an outage, and what the fault tests do.
+
+# kill SERVICE: SIGKILL the service's whole session at once, as a crash or the OOM killer would.
+kill_service() {
+  alive "$1" || die "$1 is not running"
+  pkill -KILL -s "$(pid_of "$1")" 2>/dev/null || true
+  rm -f "$RUN/$1.pid"
+  log "$1 killed (SIGKILL)"
+}
+
+# stop SERVICE: stop one service cleanly (TERM, then KILL after 15 s).
+stop_service() {
+  alive "$1" || die "$1 is not running"
+  stop_sessions "$1" >/dev/null
+  log "$1 stopped"
+}
+
+# start SERVICE: start one stopped service (MLflow or an Airflow service) again; waits until it is ready.
+start_service() {
+  local name=$1
+  [[ " mlflow ${AIRFLOW_SERVICES[*]} " == *" $name "* ]] ||
+    die "start takes mlflow or an Airflow service (${AIRFLOW_SERVICES[*]}); the stores restart with down and up"
+  alive "$name" && die "$name is already running"
+  alive postgres || die "the stack is not up (run scripts/distributed.sh up)"
+  # shellcheck disable=SC1090
+  source "$SECRETS"
+  # shellcheck disable=SC1090
+  source "$ENV_FILE"
+  DEADLINE=$((SECONDS + START_TIMEOUT))
+  case "$name" in
+    mlflow)
+      start_mlflow
+      wait_for mlflow "GET /health" curl -fsS --max-time 2 "http://127.0.0.1:$MLFLOW_PORT/health" ;;
+    worker)
+      launch_airflow worker
+      wait_for worker "Celery worker ready" grep -q "mlops-worker@.* ready" "$LOGS/worker.log" ;;
+    *)
+      launch_airflow "$name"
+      wait_for "$name" "healthy in /api/v2/monitor/health" api_healthy ;;
+  esac
+  log "$name started"
+}
+
 case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  kill) kill_service "${2:?usage: $0 kill SERVICE}" ;;
+  stop) stop_service "${2:?usage: $0 stop SERVICE}" ;;
+  start) start_service "${2:?usage: $0 start SERVICE}" ;;
+  *) echo "usage: $0 up|down|status|kill SERVICE|stop SERVICE|start SERVICE" >&2; exit 2 ;;
 esac
