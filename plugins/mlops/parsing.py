@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlops.config import Pipeline
+from mlops.config import OTHER, Pipeline
 
 _INT_PATTERN = r"^[+-]?0*\d{1,18}(\.0*)?$"  # 18 digits always fit int64; "3.0" is read as 3
 _FLOAT_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # no inf/nan spellings: non-finite is bad
@@ -282,6 +282,7 @@ def _to_timestamp(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
 def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """Cast each declared column that exists to its type.
 
+    Values of an open category outside its list become ``__other__``.
     Returns the typed frame (same index as ``raw``) and, per column, a boolean Series marking the
     values that were present but could not be parsed (non-finite floats included). Those values are
     null in the typed frame. Missing or extra columns are the table-level expectation's business.
@@ -303,6 +304,10 @@ def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[st
         else:
             # Category/string: pandas' "string" dtype (not Categorical: GX handles plain strings better).
             values, bad = series.astype("string"), np.zeros(len(series), dtype=bool)
+            if column.open:
+                # An open category keeps its rows: a value outside the list is counted as __other__
+                # (the raw file in the lake still holds what it was).
+                values = values.where(values.isna() | values.isin(column.values or []), OTHER)
         typed[name] = values
         unparsable[name] = pd.Series(bad, index=raw.index, name=name)
     return pd.DataFrame(typed, index=raw.index), unparsable
