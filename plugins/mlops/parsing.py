@@ -279,6 +279,38 @@ def _to_timestamp(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return values, present & values.isna().to_numpy()
 
 
+_CONVERTERS = {"int": _to_int, "float": _to_float, "bool": _to_bool, "timestamp": _to_timestamp}
+
+
+def coerce_column(series: pd.Series, kind: str) -> pd.Series:
+    """One column cast to a declared type as ``coerce`` casts it (unparsable values become null)."""
+    return _CONVERTERS[kind](series)[0] if kind in _CONVERTERS else series.astype("string")
+
+
+def infer_type(series: pd.Series) -> str:
+    """The narrowest column type every present value of ``series`` parses as, by the converters
+    ``coerce`` applies: int, then float, bool, timestamp; else string. A column with no value is string.
+    """
+    if not series.notna().any():
+        return "string"
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return "timestamp"
+    text = series if series.dtype == object or pd.api.types.is_string_dtype(series.dtype) else None
+    if text is None:  # a typed (Parquet) numeric column
+        return "int" if pd.api.types.is_integer_dtype(series.dtype) else "float"
+    for name, convert in (
+        ("int", _to_int),
+        ("float", _to_float),
+        ("bool", _to_bool),
+        ("timestamp", _to_timestamp),
+    ):
+        if not convert(text.astype("string"))[1].any():
+            return name
+    return "string"
+
+
 def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """Cast each declared column that exists to its type.
 
@@ -287,12 +319,7 @@ def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[st
     values that were present but could not be parsed (non-finite floats included). Those values are
     null in the typed frame. Missing or extra columns are the table-level expectation's business.
     """
-    converters = {
-        "int": _to_int,
-        "float": _to_float,
-        "bool": _to_bool,
-        "timestamp": _to_timestamp,
-    }
+    converters = _CONVERTERS
     typed: dict[str, pd.Series] = {}
     unparsable: dict[str, pd.Series] = {}
     for name, column in pipeline.columns.items():
