@@ -136,7 +136,11 @@ def test_a_window_above_the_form_cap_is_a_config_error_of_its_own_pipeline(tmp_p
     for stage in STAGES:
         broken = bag.dags[f"wide_{stage}"]
         assert "config-error" in broken.tags
-        assert "wide.yaml" in broken.doc_md and "training.window_days" in broken.doc_md and "365" in broken.doc_md
+        assert (
+            "wide.yaml" in broken.doc_md
+            and "training.window_days" in broken.doc_md
+            and "365" in broken.doc_md
+        )
         assert "config-error" not in bag.dags[f"churn_{stage}"].tags
     assert bag.dags["churn_train"].params["window_days"] == 28
 

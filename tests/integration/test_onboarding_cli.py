@@ -148,3 +148,27 @@ def test_init_and_check_read_s3(tmp_path: Path, s3_client) -> None:
     assert checked.returncode == 0, checked.stderr
     assert f"reading churn {DAY.isoformat()} from s3://raw/landing/churn" in checked.stdout
     assert "partition passed" in checked.stdout
+
+
+def test_the_walkthrough_init_suites_check(tmp_path: Path) -> None:
+    """README, "Bring your own dataset": a drafted pipeline, its generated suite, a landed day, checked."""
+    include, landing = tmp_path / "include", tmp_path / "landing"
+    env = {"MLOPS_INCLUDE_DIR": str(include), "MLOPS_LANDING_ROOT": str(landing)}
+    assert mlops(
+        "init", str(sample(tmp_path, "csv")), "--name", "shop", "--target", "churned", env=env
+    ).returncode in (0, 1)
+    suites = subprocess.run(
+        [sys.executable, "-m", "mlops.validation", "suites", "--include", str(include)],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "plugins")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "gx/shop.json" in suites.stdout
+    folder = landing / "shop" / f"ds={DAY.isoformat()}"
+    folder.mkdir(parents=True)
+    (folder / "part-000.csv").write_bytes(encode_day(SCENARIO, DAY, generate_day(SCENARIO, DAY)))
+    done = mlops("check", "shop", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "partition passed" in done.stdout and "check shop: ok" in done.stdout
