@@ -27,7 +27,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
-from mlops.config import Pipeline
+from mlops.config import Pipeline, Training, TrainingParams, bounds
 from mlops.dagkit import build_stage, champion_asset, dag_kwargs, end_of
 from mlops.operators.settle import WaitForWindowSensor
 from mlops.operators.train import (
@@ -47,8 +47,7 @@ def params(pipeline: Pipeline) -> dict[str, Param]:
         "window_days": Param(
             cfg.window_days,
             type="integer",
-            minimum=cfg.validation_days + cfg.holdout_days + 1,
-            maximum=365,
+            **{**bounds(Training, "window_days"), "minimum": cfg.validation_days + cfg.holdout_days + 1},
             title="Window (days)",
             section=data,
             description="validated partitions read, ending at the logical date",
@@ -56,8 +55,7 @@ def params(pipeline: Pipeline) -> dict[str, Param]:
         "max_depth": Param(
             hp.max_depth,
             type="integer",
-            minimum=1,
-            maximum=16,
+            **bounds(TrainingParams, "max_depth"),
             title="Max tree depth",
             section=hyper,
             description="XGBoost max_depth: deeper trees fit more interactions and overfit sooner",
@@ -65,8 +63,7 @@ def params(pipeline: Pipeline) -> dict[str, Param]:
         "learning_rate": Param(
             hp.learning_rate,
             type="number",
-            exclusiveMinimum=0,
-            maximum=1,
+            **bounds(TrainingParams, "learning_rate"),
             title="Learning rate",
             section=hyper,
             description="XGBoost eta: the weight of each new tree",
@@ -74,8 +71,7 @@ def params(pipeline: Pipeline) -> dict[str, Param]:
         "n_estimators": Param(
             hp.n_estimators,
             type="integer",
-            minimum=1,
-            maximum=10000,
+            **bounds(TrainingParams, "n_estimators"),
             title="Trees (n_estimators)",
             section=hyper,
             description="boosting rounds at most; early stopping usually ends sooner",
@@ -83,8 +79,7 @@ def params(pipeline: Pipeline) -> dict[str, Param]:
         "early_stopping_rounds": Param(
             hp.early_stopping_rounds,
             type="integer",
-            minimum=1,
-            maximum=1000,
+            **bounds(TrainingParams, "early_stopping_rounds"),
             title="Early stopping rounds",
             section=hyper,
             description="stop when validation AUC has not improved for this many rounds",
@@ -92,8 +87,7 @@ def params(pipeline: Pipeline) -> dict[str, Param]:
         "n_trials": Param(
             cfg.n_trials,
             type="integer",
-            minimum=1,
-            maximum=32,
+            **bounds(Training, "n_trials"),
             title="Trials",
             section=search,
             description="candidates trained in parallel; the best on validation is the challenger",

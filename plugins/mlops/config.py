@@ -8,6 +8,7 @@ Pure Python: no Airflow import, usable from a notebook.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -18,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 ColumnType = Literal["int", "float", "category", "bool", "timestamp", "string"]
 Device = Literal["auto", "cpu", "cuda"]
+# The bucket an open category's unseen values are counted in (see ``Column.open``).
+OTHER = "__other__"
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -45,6 +49,10 @@ class Column(_Strict):
     min: float | None = None
     max: float | None = None
     values: list[str] | None = Field(default=None, description="allowed categories")
+    open: bool = Field(
+        default=False,
+        description=f"category columns: values outside 'values' become {OTHER!r} instead of being quarantined",
+    )
     max_null_fraction: float = Field(
         default=0.2, ge=0, le=1, description="nullable columns: the null share above which a partition fails"
     )
@@ -57,7 +65,16 @@ class Column(_Strict):
             raise ValueError("'values' only applies to columns of type 'category'")
         if self.type == "category" and not self.values:
             raise ValueError("a 'category' column needs its allowed 'values'")
+        if self.open and self.type != "category":
+            raise ValueError("'open' only applies to columns of type 'category'")
+        if self.values is not None and OTHER in self.values:
+            raise ValueError(f"{OTHER!r} is reserved for the unseen values of an open category")
         return self
+
+    @property
+    def categories(self) -> list[str]:
+        """The categories a model and a drift profile know: the values, then ``__other__`` if open."""
+        return [*(self.values or []), *([OTHER] if self.open else [])]
 
 
 class Source(_Strict):
@@ -127,7 +144,7 @@ class TrainingParams(_Strict):
     max_depth: int = Field(default=6, ge=1, le=16)
     learning_rate: float = Field(default=0.1, gt=0, le=1)
     n_estimators: int = Field(default=300, ge=1, le=10000)
-    early_stopping_rounds: int = Field(default=20, ge=1)
+    early_stopping_rounds: int = Field(default=20, ge=1, le=1000)
     min_child_weight: float = Field(default=1.0, ge=0)
     subsample: float = Field(default=0.9, gt=0, le=1)
     colsample_bytree: float = Field(default=0.9, gt=0, le=1)
@@ -136,7 +153,9 @@ class TrainingParams(_Strict):
 
 
 class Training(_Strict):
-    window_days: int = Field(default=28, ge=1)
+    # The train form's Params take their bounds from these fields (``bounds``): a value the config
+    # accepts is always a valid default of the form.
+    window_days: int = Field(default=28, ge=1, le=365)
     validation_days: int = Field(default=3, ge=1)
     holdout_days: int = Field(default=3, ge=1)
     min_partitions: int = Field(default=7, ge=1)
@@ -145,6 +164,9 @@ class Training(_Strict):
     slice_column: str | None = None
     n_trials: int = Field(default=3, ge=1, le=32)
     device: Device = "auto"
+    # "balanced" weighs the positive class by negatives / positives of the training split
+    # (XGBoost's scale_pos_weight); None trains every row at weight 1.
+    class_weight: Literal["balanced"] | None = None
     # Celery queue of the trial tasks (e.g. "gpu" for the GPU worker of docker-compose.yaml);
     # None keeps them on the executor's default queue.
     queue: str | None = Field(default=None, min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -178,11 +200,27 @@ class Persistence(_Strict):
         return self
 
 
+DriftReference = Literal["holdout", "training_window", "same_period_last_cycle"]
+_DAYS = re.compile(r"^\s*(\d+)\s*d\s*$")
+
+
 class Drift(_Strict):
     psi_threshold: float = Field(default=0.2, gt=0)
     prediction_psi_threshold: float = Field(default=0.1, gt=0)
     auc_drop_threshold: float = Field(default=0.03, gt=0)
+    # A numeric feature also drifts when KS >= ks_threshold with p-value <= ks_alpha (off when None).
+    ks_threshold: float | None = Field(default=None, gt=0, le=1)
+    ks_alpha: float = Field(default=1e-3, gt=0, le=1)
+    # PSI has a positive bias on finite samples, about (bins - 1) * (1/n + 1/m) with no shift at
+    # all; the verdict compares the PSI less that bias. Below min_expected_per_bin rows per bin on
+    # the smaller side, a feature's PSI is noise: it gets no vote, and the report says so.
+    psi_bias_correction: bool = True
+    min_expected_per_bin: float = Field(default=5.0, ge=0)
     min_rows: int = Field(default=500, ge=1)
+    # What a day is compared with: the champion's holdout days (the newest of its window), its
+    # whole training window, or the same days one ``cycle`` earlier (seasonal data).
+    reference: DriftReference = "holdout"
+    cycle: int | str | None = Field(default=None, description="days, or a duration such as '365d'")
     persistence: Persistence = Persistence()
     retrain_cooldown_days: int = Field(default=7, ge=0)
     # Drift retrains one champion may trigger. Its retrain either replaces it (the new champion's
@@ -190,6 +228,29 @@ class Drift(_Strict):
     # firing again at the same champion retrains on the same shift.
     max_triggers_per_champion: int = Field(default=1, ge=1)
     allow_backfill_trigger: bool = False
+
+    @field_validator("cycle")
+    @classmethod
+    def _cycle_days(cls, value: int | str | None) -> int | None:
+        if value is None or isinstance(value, int):
+            days = value
+        elif match := _DAYS.match(value):
+            days = int(match.group(1))
+        else:
+            raise ValueError(f"a number of days or a duration such as '365d', not {value!r}")
+        if days is not None and days < 1:
+            raise ValueError(f"must be at least 1 day, got {days}")
+        return days
+
+    @model_validator(mode="after")
+    def _cycle_given(self) -> Drift:
+        if self.reference == "same_period_last_cycle" and self.cycle is None:
+            raise ValueError("reference same_period_last_cycle needs a cycle (e.g. cycle: 365d)")
+        return self
+
+    @property
+    def cycle_days(self) -> int | None:
+        return self.cycle if isinstance(self.cycle, int) else None
 
 
 class Pipeline(_Strict):
@@ -266,6 +327,64 @@ class Pipeline(_Strict):
         return [f for f in self.features if self.columns[f].type in ("int", "float", "bool")]
 
 
+def bounds(model: type[BaseModel], field: str) -> dict[str, float]:
+    """A field's numeric bounds as JSON-schema keywords (``minimum``, ``exclusiveMinimum``, ...).
+
+    The one source of the limits: the train form's Params are built from these, so a value the
+    config model accepts is a valid default of the form, and the config error names the limit.
+    """
+    import annotated_types as at
+
+    keywords = {
+        at.Ge: ("minimum", "ge"),
+        at.Gt: ("exclusiveMinimum", "gt"),
+        at.Le: ("maximum", "le"),
+        at.Lt: ("exclusiveMaximum", "lt"),
+    }
+    out: dict[str, float] = {}
+    for item in model.model_fields[field].metadata:
+        for kind, (keyword, attribute) in keywords.items():
+            if isinstance(item, kind):
+                out[keyword] = getattr(item, attribute)
+    return out
+
+
+def pipeline_warnings(pipeline: Pipeline) -> list[str]:
+    """Settings the model accepts that can never be met by partitions within ``validation.row_count``.
+
+    Not errors: the rows a partition holds are a guess until data arrives; but each warning names
+    the setting that will never be reached, so it is fixed before the first run says so.
+    """
+    rows_max = pipeline.validation.row_count.max
+    training, drift = pipeline.training, pipeline.drift
+    out = []
+    if drift.min_rows > rows_max:
+        out.append(
+            f"drift.min_rows ({drift.min_rows}) is above validation.row_count.max ({rows_max}): "
+            "no partition can have enough rows, so the monitor will never give a drift verdict"
+        )
+    if training.min_rows > training.window_days * rows_max:
+        out.append(
+            f"training.min_rows ({training.min_rows}) is above training.window_days x "
+            f"validation.row_count.max ({training.window_days} x {rows_max} = {training.window_days * rows_max}): "
+            "the training window can never hold that many rows, so training will always refuse"
+        )
+    if training.min_partitions > training.window_days:
+        out.append(
+            f"training.min_partitions ({training.min_partitions}) is above training.window_days "
+            f"({training.window_days}): the window can never hold that many partitions"
+        )
+    for name in pipeline.categorical_features:
+        levels = len(pipeline.columns[name].categories)
+        if drift.min_expected_per_bin and rows_max / levels < drift.min_expected_per_bin:
+            out.append(
+                f"columns.{name}: {levels} categories at most {rows_max} rows a partition "
+                f"(validation.row_count.max) give fewer than drift.min_expected_per_bin "
+                f"({drift.min_expected_per_bin:g}) rows per category: its PSI will never vote on drift"
+            )
+    return out
+
+
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors():
@@ -284,9 +403,12 @@ def parse_pipeline(data: Any, *, source: str) -> Pipeline:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
     try:
-        return Pipeline.model_validate(data)
+        pipeline = Pipeline.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{source}: invalid pipeline config\n{_describe(exc)}") from None
+    for warning in pipeline_warnings(pipeline):
+        log.warning("%s: %s", source, warning)
+    return pipeline
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):

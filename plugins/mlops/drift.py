@@ -110,22 +110,36 @@ def bin_counts(values: np.ndarray, edges: np.ndarray | Sequence[float]) -> np.nd
     return np.bincount(idx, minlength=inner.size + 2).astype(np.int64)
 
 
+def _category_key(value: Any) -> str:
+    # The configured categories are strings: a value matches by its text, and an integral float
+    # (an int column read with nulls becomes float) by the int's text, so 1.0 matches "1".
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def category_counts(values: Any, categories: Sequence[str]) -> np.ndarray:
     """Counts per known category, then one bin for unseen categories, then one for missing.
 
-    Missing is whatever ``pandas.isna`` says (None, NaN, NaT, pd.NA). Integer and boolean arrays
-    are matched through ``str()`` since the configured categories are strings.
+    Missing is whatever ``pandas.isna`` says (None, NaN, NaT, pd.NA). Values of any dtype (ints,
+    floats, bools, mixed object arrays) are matched by their text (``_category_key``), since the
+    configured categories are strings: ``[1, 2.0, None]`` counts as ``"1"``, ``"2"``, missing.
     """
     import pandas as pd  # lazy: hash-based matching, much faster than np.unique on objects
 
-    arr = values if isinstance(values, pd.Series | pd.Categorical | pd.Index) else np.asarray(values)
-    if isinstance(arr, np.ndarray) and arr.dtype.kind in "iub":
-        arr = arr.astype(str)
-    missing = np.asarray(pd.isna(arr), dtype=bool).ravel()
-    codes = np.asarray(pd.Categorical(arr, categories=list(categories)).codes).ravel()
-    known = np.bincount(codes[codes >= 0], minlength=len(categories))
-    n_missing = int(missing.sum())
-    n_unseen = int((codes < 0).sum()) - n_missing
+    arr = (
+        values
+        if isinstance(values, pd.Series | pd.Categorical | pd.Index)
+        else np.asarray(values, dtype=object)
+    )
+    # Factorising first means the text of each distinct value is built once, not once per row.
+    codes, uniques = pd.factorize(pd.Series(np.asarray(arr, dtype=object)), use_na_sentinel=True)
+    keys = pd.Index([_category_key(u) for u in uniques], dtype=object)
+    lookup = np.append(pd.Index([str(c) for c in categories], dtype=object).get_indexer(keys), -2)
+    mapped = lookup[codes]  # -2: missing (factorize's NA code -1 indexes the appended -2), -1: unseen
+    known = np.bincount(mapped[mapped >= 0], minlength=len(categories))
+    n_missing = int((codes < 0).sum())
+    n_unseen = int((mapped == -1).sum())
     return np.concatenate((known, [n_unseen, n_missing])).astype(np.int64)
 
 
@@ -160,6 +174,30 @@ def psi(ref_counts: Any, cur_counts: Any, eps: float = 1e-4) -> float:
     rp = np.maximum(r / rt, eps)
     cp = np.maximum(c / ct, eps)
     return float(np.sum((cp - rp) * np.log(cp / rp)))
+
+
+def psi_bias(ref_counts: Any, cur_counts: Any) -> float:
+    """The PSI expected with no shift at all, from sampling noise: ``(k - 1) * (1/n + 1/m)``.
+
+    ``k`` is the number of bins that hold a value on either side, ``n`` and ``m`` the two totals.
+    PSI is a symmetrised KL divergence, and ``n * m / (n + m) * PSI`` is asymptotically
+    chi-square with ``k - 1`` degrees of freedom under no shift: its mean is this value. A
+    categorical with 1000 uniform levels at 10,000 rows a side has a bias of 0.2, the default
+    threshold. NaN when a side has no counts.
+    """
+    r, c = _check_pair(ref_counts, cur_counts)
+    n, m = r.sum(), c.sum()
+    if n == 0 or m == 0:
+        return math.nan
+    k = int(((r + c) > 0).sum())
+    return float(max(k - 1, 0) * (1 / n + 1 / m))
+
+
+def expected_per_bin(ref_counts: Any, cur_counts: Any) -> float:
+    """Rows per occupied bin on the smaller side: below ~5, a PSI (or chi-square) is mostly noise."""
+    r, c = _check_pair(ref_counts, cur_counts)
+    k = int(((r + c) > 0).sum())
+    return float(min(r.sum(), c.sum()) / k) if k else 0.0
 
 
 def _ks_pvalue(d: float, n1: int, n2: int) -> float:
@@ -378,7 +416,15 @@ def _numeric_drift(entry: Mapping[str, Any], values: Any) -> dict[str, float | N
     if len(ref_counts) != cur.size:
         raise ValueError(f"profile has {len(ref_counts)} counts for {inner.size} inner edges")
     ks, p = _ks_both_sorted(_finite_part(_check_sorted(entry["sample"])), _finite_part(s))
-    return {"psi": _num(psi(ref_counts, cur)), "ks": _num(ks), "ks_pvalue": _num(p)}
+    return {**_psi_stats(ref_counts, cur), "ks": _num(ks), "ks_pvalue": _num(p)}
+
+
+def _psi_stats(ref: Any, cur: Any) -> dict[str, float | None]:
+    return {
+        "psi": _num(psi(ref, cur)),
+        "psi_bias": _num(psi_bias(ref, cur)),
+        "per_bin": _num(expected_per_bin(ref, cur)),
+    }
 
 
 def _categorical_drift(entry: Mapping[str, Any], values: Any) -> dict[str, float | None]:
@@ -386,7 +432,7 @@ def _categorical_drift(entry: Mapping[str, Any], values: Any) -> dict[str, float
     ref = np.asarray(entry["counts"])
     chi2, p = chi_square(ref, cur)
     return {
-        "psi": _num(psi(ref, cur)),
+        **_psi_stats(ref, cur),
         "chi2": _num(chi2),
         "chi2_pvalue": _num(p),
         "js": _num(jensen_shannon(ref, cur)),
@@ -467,6 +513,10 @@ class Thresholds:
     rule at 0.1 would also fire for ~0.25 sd shifts, i.e. be a stricter policy than the configured
     PSI. When set, a feature also drifts if ``ks >= ks_threshold`` *and* ``ks_pvalue <= ks_alpha``
     (the p-value guard keeps small days, where KS is noisy, from firing on noise).
+
+    ``psi_bias_correction`` compares ``psi - psi_bias`` (see ``psi_bias``) with the thresholds;
+    a feature (or the prediction) with fewer than ``min_expected_per_bin`` rows per bin on the
+    smaller side gets no PSI vote at all, and the verdict lists it under ``unreliable``.
     """
 
     psi_threshold: float = 0.2
@@ -477,6 +527,8 @@ class Thresholds:
     required: int = 2
     ks_threshold: float | None = None
     ks_alpha: float = 1e-3
+    psi_bias_correction: bool = True
+    min_expected_per_bin: float = 5.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.required <= self.window:
@@ -500,7 +552,32 @@ class Thresholds:
             required=getattr(persistence, "required", getattr(config, "required", d.required)),
             ks_threshold=getattr(config, "ks_threshold", d.ks_threshold),
             ks_alpha=getattr(config, "ks_alpha", d.ks_alpha),
+            psi_bias_correction=getattr(config, "psi_bias_correction", d.psi_bias_correction),
+            min_expected_per_bin=getattr(config, "min_expected_per_bin", d.min_expected_per_bin),
         )
+
+
+def judged_psi(s: Mapping[str, Any], th: Thresholds) -> float | None:
+    """The PSI a verdict compares with its threshold: bias-corrected when asked, None without a vote.
+
+    None when there is no PSI, or too few rows per bin for it to mean anything (``per_bin`` below
+    ``min_expected_per_bin``). Statistics without ``psi_bias``/``per_bin`` (older reports) are
+    taken as they are.
+    """
+    value = s.get("psi")
+    if value is None:
+        return None
+    per_bin = s.get("per_bin")
+    if per_bin is not None and per_bin < th.min_expected_per_bin:
+        return None
+    bias = s.get("psi_bias")
+    if th.psi_bias_correction and bias is not None:
+        return max(0.0, float(value) - float(bias))
+    return float(value)
+
+
+def _unreliable(s: Mapping[str, Any] | None, th: Thresholds) -> bool:
+    return bool(s) and s.get("psi") is not None and judged_psi(s, th) is None
 
 
 def _reason(scope: str, feature: str | None, statistic: str, value: float, threshold: float) -> dict:
@@ -521,7 +598,7 @@ def decide(
 ) -> dict[str, Any]:
     """Drift verdict for one day, pure.
 
-    A day drifts if any of: a feature's PSI >= ``psi_threshold``; (optionally) a numeric feature's
+    A day drifts if any of: a feature's PSI (``judged_psi``: less its small-sample bias) >= ``psi_threshold``; (optionally) a numeric feature's
     KS >= ``ks_threshold`` with p-value <= ``ks_alpha``; the prediction PSI >=
     ``prediction_psi_threshold``; the AUC drop >= ``auc_drop_threshold`` when ``metrics`` gives
     labelled results (``{"auc", "reference_auc"}`` or ``{"auc_drop"}``).
@@ -556,15 +633,28 @@ def decide(
         }
 
     reasons: list[dict[str, Any]] = verdict["reasons"]
+    unreliable = [name for name, s in stats.get("features", {}).items() if _unreliable(s, th)]
     for name, s in stats.get("features", {}).items():
-        if s.get("psi") is not None and s["psi"] >= th.psi_threshold:
-            reasons.append(_reason("feature", name, "psi", s["psi"], th.psi_threshold))
+        value = judged_psi(s, th)
+        if value is not None and value >= th.psi_threshold:
+            reasons.append(_reason("feature", name, "psi", value, th.psi_threshold))
         ks, p = s.get("ks"), s.get("ks_pvalue")
-        if th.ks_threshold is not None and ks is not None and ks >= th.ks_threshold and p <= th.ks_alpha:
+        # One value against one value has a KS statistic but no p-value: no evidence, no vote.
+        ks_set = th.ks_threshold is not None and ks is not None and p is not None
+        if ks_set and ks >= th.ks_threshold and p <= th.ks_alpha:
             reasons.append(_reason("feature", name, "ks", ks, th.ks_threshold))
     pred = stats.get("prediction")
-    if pred and pred.get("psi") is not None and pred["psi"] >= th.prediction_psi_threshold:
-        reasons.append(_reason("prediction", None, "psi", pred["psi"], th.prediction_psi_threshold))
+    pred_value = judged_psi(pred, th) if pred else None
+    if pred_value is not None and pred_value >= th.prediction_psi_threshold:
+        reasons.append(_reason("prediction", None, "psi", pred_value, th.prediction_psi_threshold))
+    if _unreliable(pred, th):
+        unreliable.append("(prediction)")
+    if unreliable:
+        verdict["unreliable"] = unreliable
+        verdict["unreliable_note"] = (
+            f"fewer than drift.min_expected_per_bin={th.min_expected_per_bin:g} rows per bin: "
+            f"no PSI verdict for {', '.join(unreliable)}"
+        )
     if metrics:
         if "auc_drop" in metrics:
             drop = float(metrics["auc_drop"])

@@ -21,6 +21,7 @@ def evaluate(
     *,
     threshold: float,
     slices: pd.Series | None = None,
+    single_class: bool = False,
 ) -> dict[str, float]:
     """Metrics of ``scores`` (probabilities of class 1) against 0/1 labels ``y``.
 
@@ -34,7 +35,8 @@ def evaluate(
       Slices with a single class, and rows whose slice value is missing, are skipped: AUC is
       undefined there, and a missing key is honest where a made-up number is not.
 
-    Raises ValueError when ``y`` has a single class (AUC undefined), on a length mismatch, on
+    With ``single_class``, labels of one class give every metric but the AUCs (undefined there);
+    without it, raises ValueError when ``y`` has a single class, on a length mismatch, on
     labels other than 0/1, or on scores that are NaN or outside [0, 1].
     """
     from sklearn.metrics import log_loss, roc_auc_score
@@ -52,7 +54,7 @@ def evaluate(
     classes = np.unique(y_arr)
     if not np.isin(classes, (0.0, 1.0)).all():
         raise ValueError(f"labels must be 0/1; found {classes[:10].tolist()}")
-    if len(classes) < 2:
+    if len(classes) < 2 and not single_class:
         raise ValueError(
             f"AUC is undefined: all {len(y_arr)} labels are {classes[0]:g}; the evaluation set needs both classes"
         )
@@ -63,10 +65,10 @@ def evaluate(
     n_pred = int(predicted.sum())
     n_true = int(truth.sum())
     metrics: dict[str, float] = {
-        "auc": float(roc_auc_score(truth, s_arr)),
+        **({"auc": float(roc_auc_score(truth, s_arr))} if len(classes) == 2 else {}),
         "log_loss": float(log_loss(truth, s_arr, labels=[False, True])),
         "precision": tp / n_pred if n_pred else 0.0,
-        "recall": tp / n_true,
+        "recall": tp / n_true if n_true else 0.0,
         "positive_rate": n_pred / len(y_arr),
         "base_rate": n_true / len(y_arr),
         "rows": float(len(y_arr)),

@@ -86,23 +86,25 @@ def _split(pipeline: Pipeline, frames: dict[str, pd.DataFrame]) -> dict[str, pd.
     return {"train": train, "valid": valid, "holdout": holdout}
 
 
-def _profile(pipeline: Pipeline, reference: pd.DataFrame, scores: Any) -> dict[str, Any]:
-    """The drift reference: the holdout days, the newest of the window, with the model's scores on them.
+def _profile(pipeline: Pipeline, parts: dict[str, pd.DataFrame], hold_scores: Any) -> dict[str, Any]:
+    """The drift reference saved with the model, as ``drift.reference`` chooses.
 
-    The newest days describe the world the model was last shown to work in (its holdout metrics are
+    ``holdout`` (and ``same_period_last_cycle``, whose monitor builds the seasonal reference itself
+    and falls back to this one before a cycle of data exists): the holdout days, the newest of the
+    window. They describe the world the model was last shown to work in (its holdout metrics are
     measured there), and after a drift retrain on post-shift days the new champion's reference is
     post-shift: one shift causes one retrain, two at most while new data fills the holdout.
+    ``training_window``: the features of every day of the window. The prediction entry is the
+    holdout's scores either way: on rows it was trained on, a model's scores are overconfident.
     """
-    from mlops.drift import build_profile
-    from mlops.training import feature_frame
+    import pandas as pd
 
-    X = feature_frame(reference, pipeline)
-    numeric = {f: X[f].to_numpy() for f in pipeline.numeric_features}
-    categorical = {
-        f: (reference[f].to_numpy(dtype=object), pipeline.columns[f].values)
-        for f in pipeline.categorical_features
-    }
-    return build_profile(numeric, categorical, scores, seed=pipeline.training.seed)
+    from mlops.monitoring import reference_profile
+
+    if pipeline.drift.reference == "training_window":
+        window = pd.concat([parts["train"], parts["valid"], parts["holdout"]], ignore_index=True)
+        return reference_profile(pipeline, window, hold_scores)
+    return reference_profile(pipeline, parts["holdout"], hold_scores)
 
 
 def train_trial(
@@ -139,6 +141,7 @@ def train_trial(
         prepare_frame(parts[k], pipeline) for k in parts
     )
     slice_col = cfg.slice_column
+    one_class = _single_class_validation(pipeline, sorted(frames), y_valid, progress)
     with CostMeter(gpu=device == "cuda") as meter:
         result = train_model(
             (X_train, y_train),
@@ -149,6 +152,8 @@ def train_trial(
             nthread=nthread,
             log=progress,
             eval_train=False,
+            class_weight=cfg.class_weight,
+            single_class_validation=one_class,
         )
     best = result.booster[: result.best_iteration + 1]
     valid_scores = predict(best, X_valid, best.num_boosted_rounds() - 1)
@@ -160,7 +165,7 @@ def train_trial(
         **{
             f"valid_{k}": v
             for k, v in evaluate(
-                y_valid, valid_scores, threshold=cfg.threshold, slices=slices["valid"]
+                y_valid, valid_scores, threshold=cfg.threshold, slices=slices["valid"], single_class=one_class
             ).items()
         },
         **{
@@ -192,12 +197,20 @@ def train_trial(
         tempfile.TemporaryDirectory() as tmp,
     ):
         workdir = Path(tmp)
-        mlflow.log_params({**params.model_dump(), "device": device, "trial": trial})
+        weight = result.params.get("scale_pos_weight")
+        mlflow.log_params(
+            {
+                **params.model_dump(),
+                "device": device,
+                "trial": trial,
+                **({"scale_pos_weight": f"{weight:.6g}"} if weight is not None else {}),
+            }
+        )
         mlflow.log_metrics(metrics)
         logged = log_model(best, pipeline_yaml, model_input(parts["holdout"].head(5), pipeline), workdir)
         feature_importance_plot(best, workdir / "feature_importance.png")
         mlflow.log_artifact(str(workdir / "feature_importance.png"))
-        mlflow.log_dict(_profile(pipeline, parts["holdout"], hold_scores), "reference_profile.json")
+        mlflow.log_dict(_profile(pipeline, parts, hold_scores), "reference_profile.json")
         mlflow.log_dict({"holdout_days": sorted(frames)[-cfg.holdout_days :], **lineage}, "lineage.json")
         _log_dataset(parts["train"], lineage)
     return TrialResult(
@@ -208,6 +221,36 @@ def train_trial(
         valid_metric=metrics[f"valid_{_primary(pipeline)}"],
         metrics=metrics,
     )
+
+
+def _single_class_validation(
+    pipeline: Pipeline, days: list[str], y_valid: Any, progress: Callable[[str], None]
+) -> bool:
+    """Whether the validation split holds one class only, where the run can still go on.
+
+    Early stopping and ``promotion.primary_metric: log_loss`` still work on one class (the run
+    says so); AUC cannot, so with ``primary_metric: auc`` it is an error naming the split's days.
+    """
+    import numpy as np
+
+    from mlops.training import split_days
+
+    classes = np.unique(y_valid)
+    if len(classes) != 1:
+        return False
+    cfg = pipeline.training
+    valid_days = split_days(days, cfg.validation_days, cfg.holdout_days)[1]
+    what = (
+        f"the validation split ({', '.join(valid_days)}: {len(y_valid)} rows) holds a single class "
+        f"({pipeline.target} = {classes[0]:g})"
+    )
+    if _primary(pipeline) == "auc":
+        raise ValueError(
+            f"{pipeline.name}: {what}: AUC, promotion.primary_metric, is undefined there; widen "
+            "training.validation_days or use primary_metric: log_loss"
+        )
+    progress(f"{what}: early stopping and selection use its log loss; AUC is undefined there")
+    return True
 
 
 def _primary(pipeline: Pipeline) -> str:

@@ -66,11 +66,46 @@ def source_files(source: Storage, pipeline: Pipeline, ds: str) -> list[str]:
     return found
 
 
-def land(source: Storage, lake: Storage, pipeline: Pipeline, ds: str) -> dict[str, Any]:
-    """Copy the day's source files byte for byte into ``raw/ds=...`` and commit them."""
+def landed_files(source: Storage, pipeline: Pipeline, ds: str) -> list[str]:
+    """``source_files``, refusing a day with none (``SourceMissing``)."""
     paths = source_files(source, pipeline, ds)
     if not paths:
         raise SourceMissing(f"no {pipeline.source.format} file for {ds} at {source.uri(source_dir(ds))}")
+    return paths
+
+
+def partition_interval(ds: str) -> tuple[dt.datetime, dt.datetime]:
+    """The half-open UTC interval a partition's event times must fall in: its day."""
+    start = dt.datetime.combine(dt.date.fromisoformat(ds), dt.time(), tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+def read_files(files: dict[str, bytes], pipeline: Pipeline, uri: Any) -> pd.DataFrame:
+    """A partition's files (name -> bytes) parsed into one frame of raw values.
+
+    ``uri(name)`` names a file in messages. Raises ``BadInputError`` for an unreadable file or one
+    that lacks a declared column: the gate and ``mlops check`` read landed files with this.
+    """
+    import pandas as pd
+
+    from mlops.parsing import BadInputError, parse_file
+
+    frames = []
+    for name, data in sorted(files.items()):
+        source = uri(name)
+        frame = parse_file(
+            data, pipeline.source.format, source=source, null_values=pipeline.source.null_values
+        )
+        # Each file on its own: concatenated, a file without a column would only add nulls.
+        if missing := [c for c in pipeline.columns if c not in frame.columns]:
+            raise BadInputError(f"{source}: lacks the declared column(s) {missing}")
+        frames.append(frame)
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def land(source: Storage, lake: Storage, pipeline: Pipeline, ds: str) -> dict[str, Any]:
+    """Copy the day's source files byte for byte into ``raw/ds=...`` and commit them."""
+    paths = landed_files(source, pipeline, ds)
     files = {}
     for path in paths:
         # Keyed by the path under the day's folder: files of the same name in different sub-folders
@@ -156,24 +191,13 @@ def gate(
     """
     import html
 
-    import pandas as pd
-
     from mlops.data_docs import render_data_docs
-    from mlops.parsing import BadInputError, parse_file
+    from mlops.parsing import BadInputError
     from mlops.validation import validate_partition
 
     raw_dir = partition_dir(pipeline.name, "raw", ds)
     try:
-        frames = []
-        for name, data in sorted(read_partition(lake, raw_dir).items()):
-            source = lake.uri(f"{raw_dir}/{name}")
-            frame = parse_file(
-                data, pipeline.source.format, source=source, null_values=pipeline.source.null_values
-            )
-            # Each file on its own: concatenated, a file without a column would only add nulls.
-            if missing := [c for c in pipeline.columns if c not in frame.columns]:
-                raise BadInputError(f"{source}: lacks the declared column(s) {missing}")
-            frames.append(frame)
+        raw = read_files(read_partition(lake, raw_dir), pipeline, lambda name: lake.uri(f"{raw_dir}/{name}"))
     except BadInputError as exc:
         page = f"<html><body><h1>{html.escape(pipeline.name)} {ds}: unreadable</h1><pre>{html.escape(str(exc))}</pre></body></html>"
         failure = {"expectation": "readable_file", "level": "table", "message": str(exc)}
@@ -186,7 +210,6 @@ def gate(
             {"passed": False, "failures": [failure]},
         )
         raise _reject(lake, pipeline, ds, str(exc), uri) from None
-    raw = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     outcome = validate_partition(
         raw, pipeline, suite, interval_start=interval_start, interval_end=interval_end, context=context
     )

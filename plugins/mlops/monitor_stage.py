@@ -45,6 +45,52 @@ class MonitorOutcome:
     event: dict[str, Any] | None = None  # the drift event's extra when ``fire``
 
 
+def _read_days(lake: Storage, pipeline: Pipeline, days: list[str]) -> tuple[list[str], Any]:
+    """The validated rows of those of ``days`` that have a partition (and which days those were)."""
+    import pandas as pd
+
+    found, frames = [], []
+    for day in days:
+        try:
+            files = read_partition(lake, partition_dir(pipeline.name, "validated", day))
+        except PartitionMissing:
+            continue
+        found.append(day)
+        frames.extend(pd.read_parquet(io.BytesIO(b)) for b in files.values())
+    return found, (pd.concat(frames, ignore_index=True) if frames else None)
+
+
+def seasonal_reference(
+    lake: Storage, pipeline: Pipeline, ds: str, champion: Champion
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The profile a day is compared with under ``drift.reference: same_period_last_cycle``.
+
+    The same span one ``drift.cycle`` earlier: the ``training.holdout_days`` days ending ``cycle``
+    days before ``ds``, profiled with the champion's scores on them. Before a cycle of data
+    exists, the champion's own profile, and the returned reference says so.
+    """
+    import datetime as dt
+
+    from mlops.model import model_input
+    from mlops.monitoring import reference_profile
+
+    cycle = pipeline.drift.cycle_days or 0
+    end = dt.date.fromisoformat(ds) - dt.timedelta(days=cycle)
+    span = [
+        (end - dt.timedelta(days=k)).isoformat() for k in range(pipeline.training.holdout_days - 1, -1, -1)
+    ]
+    days, frame = _read_days(lake, pipeline, span)
+    if frame is None or frame.empty:
+        note = (
+            f"drift.reference same_period_last_cycle: no validated partition in {span[0]}..{span[-1]} "
+            f"({cycle} days before); compared with the champion's holdout instead"
+        )
+        return champion.profile, {"kind": "holdout", "days": None, "note": note}
+    scores = champion.model.predict(model_input(frame, pipeline))
+    profile = reference_profile(pipeline, frame, scores)
+    return profile, {"kind": "same_period_last_cycle", "days": days, "note": None}
+
+
 def monitor_partition(
     lake: Storage, pipeline: Pipeline, ds: str, champion: Champion, *, backfill: bool
 ) -> MonitorOutcome:
@@ -65,15 +111,19 @@ def monitor_partition(
     lookback = max(cfg.persistence.window, cfg.retrain_cooldown_days, 14)
     reports = earlier_reports(lake, name, ds, lookback)
     before = [r for r in reports if r["ds"] < ds]
+    profile, reference = champion.profile, None
+    if cfg.reference == "same_period_last_cycle":
+        profile, reference = seasonal_reference(lake, pipeline, ds, champion)
     report = monitor_day(
         pipeline=pipeline,
         ds=ds,
         frame=frame,
-        profile=champion.profile,
+        profile=profile,
         scores=scores,
         champion_version=champion.version,
         reference_auc=champion.reference_auc,
         history=before,
+        reference=reference,
     )
     triggered = [r["ds"] for r in reports if fired(r)]
     fire, why = should_trigger(
@@ -87,7 +137,7 @@ def monitor_partition(
     )
     report["trigger"] = {"fire": fire, "reason": why}
     page = render_html(
-        report, profile=champion.profile, frame_features=current_features(frame, pipeline), trend=before
+        report, profile=profile, frame_features=current_features(frame, pipeline), trend=before
     )
     write_report(lake, name, report, page)
     return MonitorOutcome(

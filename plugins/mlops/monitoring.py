@@ -81,6 +81,24 @@ def current_features(frame: pd.DataFrame, pipeline: Pipeline) -> dict[str, np.nd
     return {name: out[name] for name in pipeline.features if name in out}
 
 
+def reference_profile(pipeline: Pipeline, reference: pd.DataFrame, scores: Any) -> dict[str, Any]:
+    """A drift reference profile of ``reference``'s features and the champion's ``scores``.
+
+    The one builder: training writes the champion's profile with it, and the monitor builds a
+    seasonal reference (``drift.reference: same_period_last_cycle``) with it, so the two agree.
+    Open categories count their ``__other__`` bucket as a category: its share drifts like any other.
+    """
+    from mlops.training import feature_frame  # lazy: imports xgboost
+
+    X = feature_frame(reference, pipeline.model_copy(update={"features": pipeline.numeric_features}))
+    numeric = {f: X[f].to_numpy() for f in pipeline.numeric_features}
+    categorical = {
+        f: (reference[f].to_numpy(dtype=object), pipeline.columns[f].categories)
+        for f in pipeline.categorical_features
+    }
+    return drift.build_profile(numeric, categorical, scores, seed=pipeline.training.seed)
+
+
 def history_from_reports(reports: Sequence[Mapping[str, Any]], ds: str | dt.date, window: int) -> list[bool]:
     """The ``day_drift`` flags of the ``window - 1`` calendar days before ``ds``, oldest first.
 
@@ -154,6 +172,7 @@ def monitor_day(
     champion_version: str,
     reference_auc: float | None,
     history: list[dict],
+    reference: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Monitor one day: drift statistics, performance and the drift verdict, as a JSON-able dict.
 
@@ -171,7 +190,9 @@ def monitor_day(
     * ``verdict``: ``drift.decide``'s result (``status`` is ``"insufficient_rows"`` below
       ``min_rows``: no verdict, ``day_drift`` False);
     * ``drifted_features``: ``[{"feature", "kind", <statistics>}]``, by PSI descending;
-    * ``unexpected_columns``: frame columns the pipeline does not declare; ``warnings``: messages.
+    * ``unexpected_columns``: frame columns the pipeline does not declare; ``warnings``: messages;
+    * ``reference``: what the day was compared with (``{"kind", "days", "note"}``; the champion's
+      own profile when not given).
     """
     day = as_date(ds)
     scores_arr = np.asarray(scores, dtype=np.float64).ravel()
@@ -208,6 +229,11 @@ def monitor_day(
         verdict["message"] = message
         warnings.append(message)
         logger.warning("pipeline %s: %s", pipeline.name, message)
+    if note := verdict.get("unreliable_note"):
+        warnings.append(note)
+    reference = dict(reference or {"kind": pipeline.drift.reference, "days": None, "note": None})
+    if reference.get("note"):
+        warnings.append(str(reference["note"]))
 
     kinds = _feature_kinds(profile)
     features = {name: {"kind": kinds.get(name), **s} for name, s in stats["features"].items()}
@@ -233,6 +259,7 @@ def monitor_day(
         "drifted_features": drifted,
         "unexpected_columns": unexpected,
         "warnings": warnings,
+        "reference": reference,
     }
     logger.info(
         "pipeline %s ds %s champion %s: %s (%d drifted feature(s), %d of last %d days drifted)",

@@ -20,7 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlops.config import Pipeline
+from mlops.config import OTHER, Pipeline
 
 _INT_PATTERN = r"^[+-]?0*\d{1,18}(\.0*)?$"  # 18 digits always fit int64; "3.0" is read as 3
 _FLOAT_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # no inf/nan spellings: non-finite is bad
@@ -279,19 +279,47 @@ def _to_timestamp(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     return values, present & values.isna().to_numpy()
 
 
+_CONVERTERS = {"int": _to_int, "float": _to_float, "bool": _to_bool, "timestamp": _to_timestamp}
+
+
+def coerce_column(series: pd.Series, kind: str) -> pd.Series:
+    """One column cast to a declared type as ``coerce`` casts it (unparsable values become null)."""
+    return _CONVERTERS[kind](series)[0] if kind in _CONVERTERS else series.astype("string")
+
+
+def infer_type(series: pd.Series) -> str:
+    """The narrowest column type every present value of ``series`` parses as, by the converters
+    ``coerce`` applies: int, then float, bool, timestamp; else string. A column with no value is string.
+    """
+    if not series.notna().any():
+        return "string"
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return "bool"
+    if pd.api.types.is_datetime64_any_dtype(series.dtype):
+        return "timestamp"
+    text = series if series.dtype == object or pd.api.types.is_string_dtype(series.dtype) else None
+    if text is None:  # a typed (Parquet) numeric column
+        return "int" if pd.api.types.is_integer_dtype(series.dtype) else "float"
+    for name, convert in (
+        ("int", _to_int),
+        ("float", _to_float),
+        ("bool", _to_bool),
+        ("timestamp", _to_timestamp),
+    ):
+        if not convert(text.astype("string"))[1].any():
+            return name
+    return "string"
+
+
 def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """Cast each declared column that exists to its type.
 
+    Values of an open category outside its list become ``__other__``.
     Returns the typed frame (same index as ``raw``) and, per column, a boolean Series marking the
     values that were present but could not be parsed (non-finite floats included). Those values are
     null in the typed frame. Missing or extra columns are the table-level expectation's business.
     """
-    converters = {
-        "int": _to_int,
-        "float": _to_float,
-        "bool": _to_bool,
-        "timestamp": _to_timestamp,
-    }
+    converters = _CONVERTERS
     typed: dict[str, pd.Series] = {}
     unparsable: dict[str, pd.Series] = {}
     for name, column in pipeline.columns.items():
@@ -303,6 +331,10 @@ def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[st
         else:
             # Category/string: pandas' "string" dtype (not Categorical: GX handles plain strings better).
             values, bad = series.astype("string"), np.zeros(len(series), dtype=bool)
+            if column.open:
+                # An open category keeps its rows: a value outside the list is counted as __other__
+                # (the raw file in the lake still holds what it was).
+                values = values.where(values.isna() | values.isin(column.values or []), OTHER)
         typed[name] = values
         unparsable[name] = pd.Series(bad, index=raw.index, name=name)
     return pd.DataFrame(typed, index=raw.index), unparsable

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mlops.config import ConfigError, Pipeline
+from mlops.config import OTHER, ConfigError, Pipeline
 
 # Bump when build_suite's output changes for the same YAML: the fingerprint then marks every
 # committed suite stale, and `make suites` regenerates them.
@@ -142,9 +142,8 @@ def build_suite(pipeline: Pipeline) -> dict[str, Any]:
                 bounds["max_value"] = _number(column.max, column.type)
             add(ROW, "expect_column_values_to_be_between", "min/max", column=name, **bounds)
         if column.values is not None:
-            add(
-                ROW, "expect_column_values_to_be_in_set", "values", column=name, value_set=list(column.values)
-            )
+            note = f"values; open: any other value is counted as {OTHER!r}" if column.open else "values"
+            add(ROW, "expect_column_values_to_be_in_set", note, column=name, value_set=column.categories)
     add(ROW, "expect_column_values_to_be_unique", "The key.", column=pipeline.key)
     add(
         ROW,

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xgboost
 
-from mlops.config import Pipeline, TrainingParams
+from mlops.config import OTHER, Pipeline, TrainingParams
 
 logger = logging.getLogger(__name__)
 
@@ -108,15 +108,19 @@ def select_device(
 # -- data -----------------------------------------------------------------------------------------
 
 
-def _as_categorical(series: pd.Series, values: list[str]) -> pd.Categorical:
+def _as_categorical(series: pd.Series, values: list[str], other: str | None = None) -> pd.Categorical:
     # Categories are fixed to the YAML values so a category's code means the same thing on every
-    # day and in every model; values outside the list become missing. Factorising first means
-    # the string lookup runs once per distinct value instead of once per row.
+    # day and in every model; values outside the list become missing, or ``other`` (one of
+    # ``values``) for an open category. Factorising first means the string lookup runs once per
+    # distinct value instead of once per row.
     if isinstance(series.dtype, pd.CategoricalDtype):
         codes, uniques = series.cat.codes.to_numpy(), series.cat.categories
     else:
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    lookup = np.append(pd.Index(values).get_indexer(pd.Index(uniques)), -1)  # code -1 (NA) → -1
+    found = pd.Index(values).get_indexer(pd.Index(uniques))
+    if other is not None:
+        found[found < 0] = values.index(other)
+    lookup = np.append(found, -1)  # code -1 (NA) → -1
     return pd.Categorical.from_codes(lookup[codes], categories=values)
 
 
@@ -132,7 +136,8 @@ def _as_float32(series: pd.Series, name: str) -> np.ndarray:
 def feature_frame(df: pd.DataFrame, pipeline: Pipeline) -> pd.DataFrame:
     """The model's input frame: ``pipeline.features`` in order, typed for XGBoost.
 
-    Categories become pandas Categoricals over the YAML ``values`` (unknown → missing); ints,
+    Categories become pandas Categoricals over the YAML ``values`` (unknown → missing, or
+    ``__other__`` for an open category); ints,
     bools and floats become float32 with nulls as NaN, which XGBoost treats as missing.
     """
     missing = [f for f in pipeline.features if f not in df.columns]
@@ -143,7 +148,7 @@ def feature_frame(df: pd.DataFrame, pipeline: Pipeline) -> pd.DataFrame:
         column = pipeline.columns[name]
         if column.type == "category":
             assert column.values is not None  # guaranteed by the config model
-            columns[name] = _as_categorical(df[name], column.values)
+            columns[name] = _as_categorical(df[name], column.categories, OTHER if column.open else None)
         elif column.type in _NUMERIC_TYPES:
             columns[name] = _as_float32(df[name], name)
         else:
@@ -186,7 +191,19 @@ def time_split(
             dt.date.fromisoformat(ds)
         except ValueError:
             raise ValueError(f"partition key {ds!r} is not a date in YYYY-MM-DD form") from None
-    days = sorted(frames)
+    train_days, valid_days, hold_days = split_days(sorted(frames), validation_days, holdout_days)
+
+    def concat(keys: list[str]) -> pd.DataFrame:
+        return pd.concat([frames[k] for k in keys], ignore_index=True)
+
+    return concat(train_days), concat(valid_days), concat(hold_days)
+
+
+def split_days(
+    days: list[str], validation_days: int, holdout_days: int
+) -> tuple[list[str], list[str], list[str]]:
+    """The sorted partition keys of the train, validation and holdout splits (see ``time_split``)."""
+    days = sorted(days)
     needed = validation_days + holdout_days + 1
     if len(days) < needed:
         raise ValueError(
@@ -194,22 +211,33 @@ def time_split(
             f"{holdout_days} holdout), got {len(days)}: {days}"
         )
     n_train = len(days) - validation_days - holdout_days
+    return days[:n_train], days[n_train : n_train + validation_days], days[n_train + validation_days :]
 
-    def concat(keys: list[str]) -> pd.DataFrame:
-        return pd.concat([frames[k] for k in keys], ignore_index=True)
 
-    return (
-        concat(days[:n_train]),
-        concat(days[n_train : n_train + validation_days]),
-        concat(days[n_train + validation_days :]),
-    )
+def balanced_scale_pos_weight(y: np.ndarray) -> float:
+    """XGBoost's ``scale_pos_weight`` for balanced classes: negatives / positives of ``y``."""
+    positives = int(np.sum(y == 1))
+    if positives == 0:
+        raise ValueError("class_weight balanced: the training split has no positive rows")
+    return float(np.sum(y == 0)) / positives
 
 
 # -- training -------------------------------------------------------------------------------------
 
 
-def xgb_params(params: TrainingParams, *, device: str, seed: int, nthread: int | None) -> dict[str, Any]:
-    """The booster parameters for one training run (``nthread`` None: xgboost uses all cores)."""
+def xgb_params(
+    params: TrainingParams,
+    *,
+    device: str,
+    seed: int,
+    nthread: int | None,
+    scale_pos_weight: float | None = None,
+    stop_on: Literal["auc", "logloss"] = "auc",
+) -> dict[str, Any]:
+    """The booster parameters for one training run (``nthread`` None: xgboost uses all cores).
+
+    ``stop_on`` is the validation metric early stopping watches (xgboost watches the last one).
+    """
     if device not in ("cpu", "cuda"):
         raise ValueError(
             f"device must be 'cpu' or 'cuda' (resolve 'auto' with select_device); got {device!r}"
@@ -218,7 +246,8 @@ def xgb_params(params: TrainingParams, *, device: str, seed: int, nthread: int |
         "tree_method": "hist",
         "device": device,
         "objective": "binary:logistic",
-        "eval_metric": ["logloss", "auc"],  # the last one (auc on valid) drives early stopping
+        # The last one drives early stopping; AUC needs both classes in the validation split.
+        "eval_metric": ["logloss", "auc"] if stop_on == "auc" else ["logloss"],
         "seed": seed,
         "max_depth": params.max_depth,
         "eta": params.learning_rate,
@@ -230,6 +259,8 @@ def xgb_params(params: TrainingParams, *, device: str, seed: int, nthread: int |
     }
     if nthread is not None:
         out["nthread"] = nthread
+    if scale_pos_weight is not None:
+        out["scale_pos_weight"] = scale_pos_weight
     return out
 
 
@@ -287,6 +318,8 @@ def train_model(
     log_every: int = 25,
     log: Callable[[str], None] = logger.info,
     eval_train: bool = False,
+    class_weight: Literal["balanced"] | None = None,
+    single_class_validation: bool = False,
 ) -> TrainResult:
     """Train a binary classifier on ``train`` = (X, y), early-stopping on ``valid``'s AUC.
 
@@ -295,18 +328,31 @@ def train_model(
     (about as much again as building the trees on large data, see bench/bench_training.py);
     ``eval_train=False`` skips it, early stopping is unaffected.
 
+    ``class_weight="balanced"`` sets ``scale_pos_weight`` to negatives / positives of the train
+    split (in ``result.params``). ``single_class_validation`` accepts a validation split of one
+    class: early stopping then watches its log loss, since AUC is undefined there.
+
     Score with ``predict(result.booster, X, result.best_iteration)`` so the trees built after
     the best round are not used.
     """
     X_train, y_train = train
     X_valid, y_valid = valid
     _check_labels(y_train, "train")
-    _check_labels(y_valid, "validation")  # AUC on one class is undefined: early stopping can't work
+    one_class = single_class_validation and len(y_valid) > 0 and len(np.unique(y_valid)) == 1
+    if not one_class:
+        _check_labels(y_valid, "validation")  # AUC on one class is undefined: early stopping can't work
     if list(X_train.columns) != list(X_valid.columns):
         raise ValueError(
             f"train and validation columns differ: {list(X_train.columns)} vs {list(X_valid.columns)}"
         )
-    booster_params = xgb_params(params, device=device, seed=seed, nthread=nthread)
+    booster_params = xgb_params(
+        params,
+        device=device,
+        seed=seed,
+        nthread=nthread,
+        scale_pos_weight=balanced_scale_pos_weight(y_train) if class_weight == "balanced" else None,
+        stop_on="logloss" if one_class else "auc",
+    )
     # QuantileDMatrix builds the histogram bins directly, without a full float copy of the data;
     # the validation matrix reuses the train bins (ref=) as the model will see them.
     dtrain = xgboost.QuantileDMatrix(

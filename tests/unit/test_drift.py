@@ -173,7 +173,7 @@ def test_constant_empty_and_discrete_columns() -> None:
     entry = drift.profile_feature_numeric(const, sample_size=100, seed=1)
     assert entry["inner_edges"] == [7.0] and entry["counts"] == [1000, 0, 0]
     out = drift.feature_drift(entry, np.full(50, 7.0))
-    assert out == {"psi": 0.0, "ks": 0.0, "ks_pvalue": 1.0}
+    assert out == {"psi": 0.0, "psi_bias": 0.0, "per_bin": 50.0, "ks": 0.0, "ks_pvalue": 1.0}
     assert drift.feature_drift(entry, np.full(50, 8.0))["ks"] == 1.0
 
 

@@ -58,9 +58,10 @@ class PipelineOperator(BaseOperator):
         logical = context.get("logical_date")
         if logical is None:
             raise ValueError("this task needs a logical date: trigger the run with one")
-        day = logical.astimezone(dt.UTC).date()
-        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-        return day.isoformat(), start, start + dt.timedelta(days=1)
+        from mlops.ingestion import partition_interval
+
+        ds = logical.astimezone(dt.UTC).date().isoformat()
+        return ds, *partition_interval(ds)
 
 
 def reports_base_url() -> str | None:
