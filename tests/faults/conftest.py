@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# The distributed suite's clients, on whichever ``stack`` a test module here provides.
+from tests.distributed.conftest import mlflow_client, s3  # noqa: F401
 from tests.embedded_stack import free_port
 from tests.faults.fault_proxy import FaultProxy, forward
 

@@ -26,7 +26,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from tests.distributed.conftest import SCRIPT, Stack, _answers, _in_session, _sessions, _stack_env
+from tests.distributed.conftest import (
+    SCRIPT,
+    Stack,
+    _answers,
+    _in_session,
+    _sessions,
+    _stack_env,
+)
 from tests.distributed.test_celery_pipeline import (
     TERMINAL,
     AirflowApi,
@@ -61,8 +68,8 @@ def _script(*args: str, timeout: float = 600) -> str:
     return done.stdout
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
     """A distributed stack of the module's own: its own state and ports; tasks retry once after 30 s."""
     from pathlib import Path
 
@@ -102,28 +109,8 @@ def api(stack: Stack) -> AirflowApi:
 
 
 @pytest.fixture(scope="module")
-def s3(stack: Stack):
-    import boto3
-
-    return boto3.client(
-        "s3",
-        endpoint_url=stack.s3_endpoint,
-        aws_access_key_id=stack.env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=stack.env["AWS_SECRET_ACCESS_KEY"],
-        region_name=stack.env["AWS_DEFAULT_REGION"],
-    )
-
-
-@pytest.fixture(scope="module")
 def lake(stack: Stack, s3) -> S3Storage:
     return S3Storage(s3, stack.env["MLOPS_LAKE_ROOT"])
-
-
-@pytest.fixture(scope="module")
-def mlflow_client(stack: Stack):
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=stack.mlflow_uri, registry_uri=stack.mlflow_uri)
 
 
 @pytest.fixture(scope="module")
