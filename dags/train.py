@@ -41,17 +41,22 @@ from mlops.operators.train import (
 
 
 def params(pipeline: Pipeline) -> dict[str, Param]:
-    cfg, hp = pipeline.training, pipeline.training.params
+    cfg, hp, windows = pipeline.training, pipeline.training.params, pipeline.windows
     data, hyper, search, promo = "Training data", "Hyperparameters", "Search and device", "Promotion"
+    grain = pipeline.grain
     return {
-        "window_days": Param(
-            cfg.window_days,
+        "window": Param(
+            windows.window,
             type="integer",
-            minimum=cfg.validation_days + cfg.holdout_days + 1,
-            maximum=365,
-            title="Window (days)",
+            minimum=windows.validation + windows.holdout + 1,
+            # A year of partitions, or the configured window if longer: every valid config builds.
+            maximum=max(
+                windows.window, grain.distance(grain.key(dt.date(2025, 1, 1)), grain.key(dt.date(2026, 1, 1)))
+            ),
+            title=f"Window ({grain.name} partitions)",
             section=data,
-            description="validated partitions read, ending at the logical date",
+            description=f"validated {grain.name} partitions read, ending at the last complete one "
+            "before the logical date",
         ),
         "max_depth": Param(
             hp.max_depth,

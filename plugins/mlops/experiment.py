@@ -47,9 +47,7 @@ def parent_run(client: MlflowClient, experiment: str, airflow_run_id: str, tags:
 def _split(pipeline: Pipeline, frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     from mlops.training import time_split
 
-    train, valid, holdout = time_split(
-        frames, pipeline.training.validation_days, pipeline.training.holdout_days
-    )
+    train, valid, holdout = time_split(frames, pipeline.windows.validation, pipeline.windows.holdout)
     return {"train": train, "valid": valid, "holdout": holdout}
 
 
@@ -158,7 +156,8 @@ def train_trial(
         feature_importance_plot(best, workdir / "feature_importance.png")
         mlflow.log_artifact(str(workdir / "feature_importance.png"))
         mlflow.log_dict(_profile(pipeline, parts["holdout"], hold_scores), "reference_profile.json")
-        mlflow.log_dict({"holdout_days": sorted(frames)[-cfg.holdout_days :], **lineage}, "lineage.json")
+        holdout = sorted(frames)[-pipeline.windows.holdout :]
+        mlflow.log_dict({"holdout_days": holdout, **lineage}, "lineage.json")
         _log_dataset(parts["train"], lineage)
     return TrialResult(
         trial=trial,

@@ -146,6 +146,7 @@ def gate(
     *,
     interval_start: dt.datetime,
     interval_end: dt.datetime,
+    period: str | None = None,
     context: Any = None,
 ) -> GateReport:
     """Validate the committed raw partition of ``ds`` and write validated, quarantine and reports.
@@ -188,7 +189,13 @@ def gate(
         raise _reject(lake, pipeline, ds, str(exc), uri) from None
     raw = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     outcome = validate_partition(
-        raw, pipeline, suite, interval_start=interval_start, interval_end=interval_end, context=context
+        raw,
+        pipeline,
+        suite,
+        interval_start=interval_start,
+        interval_end=interval_end,
+        period=period or pipeline.grain.describe(ds),
+        context=context,
     )
     report_uri = _commit_reports(
         lake,

@@ -62,8 +62,9 @@ def monitor_partition(
         return MonitorOutcome(ds, "no_partition", champion.version, False, "no validated partition")
     frame = pd.concat([pd.read_parquet(io.BytesIO(b)) for b in files.values()], ignore_index=True)
     scores = champion.model.predict(model_input(frame, pipeline))
-    lookback = max(cfg.persistence.window, cfg.retrain_cooldown_days, 14)
-    reports = earlier_reports(lake, name, ds, lookback)
+    windows, grain = pipeline.windows, pipeline.grain
+    lookback = max(windows.persistence, windows.retrain_cooldown, 14)
+    reports = earlier_reports(lake, name, ds, lookback, grain)
     before = [r for r in reports if r["ds"] < ds]
     report = monitor_day(
         pipeline=pipeline,
@@ -79,7 +80,8 @@ def monitor_partition(
     fire, why = should_trigger(
         report,
         last_drift_trigger=triggered[-1] if triggered else None,
-        cooldown_days=cfg.retrain_cooldown_days,
+        cooldown_days=windows.retrain_cooldown,
+        grain=grain,
         backfill=backfill,
         allow_backfill_trigger=cfg.allow_backfill_trigger,
         champion_triggers=[d for d in champion.triggers if d < ds],

@@ -6,7 +6,6 @@ MLflow import: the operators and hooks call these functions and log what they re
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import shutil
@@ -21,6 +20,7 @@ import pandas as pd
 import xgboost
 
 from mlops.config import Pipeline, TrainingParams
+from mlops.grain import normalize_key
 
 logger = logging.getLogger(__name__)
 
@@ -182,10 +182,7 @@ def time_split(
             f"validation_days and holdout_days must be >= 1, got {validation_days}, {holdout_days}"
         )
     for ds in frames:
-        try:
-            dt.date.fromisoformat(ds)
-        except ValueError:
-            raise ValueError(f"partition key {ds!r} is not a date in YYYY-MM-DD form") from None
+        normalize_key(ds)  # a partition key of any grain (YYYY-MM-DD, or YYYY-MM-DDTHH)
     days = sorted(frames)
     needed = validation_days + holdout_days + 1
     if len(days) < needed:
