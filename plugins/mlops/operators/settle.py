@@ -61,7 +61,9 @@ class SettleSensor(ModelOperator, BaseSensorOperator):
                 moves = history(self.mlflow.client, self.pipeline.name)
             return champion_on(moves, ds)
 
-        return Past(self.lake_hook().storage, self.pipeline, champion, airflow_runs(context, self.pipeline.name))
+        return Past(
+            self.lake_hook().storage, self.pipeline, champion, airflow_runs(context, self.pipeline.name)
+        )
 
     def waiting(self, context: Context) -> list[str]:
         raise NotImplementedError
