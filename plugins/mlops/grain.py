@@ -25,7 +25,7 @@ HOUR_KEY = "%Y-%m-%dT%H"
 # The nominal length of a partition, in hours, for turning durations into partitions.
 HOURS: dict[str, int | None] = {"hour": 1, "day": 24, "week": 168, "month": None}
 UNIT_HOURS = {"h": 1, "d": 24, "w": 168}
-SPAN = re.compile(r"^\s*(\d+)\s*(h|d|w|partitions?)\s*$")
+SPAN = re.compile(r"^\s*(\d+)\s*(h|d|w|partitions?)?\s*$")
 
 
 def _utc(when: dt.datetime | dt.date) -> dt.datetime:
@@ -186,7 +186,7 @@ def partitions(value: int | str, grain: Grain, key: str) -> int:
             "(e.g. 12, '12 partitions', '12h', '28d', '2w')"
         )
     count, unit = int(match.group(1)), match.group(2)
-    if unit.startswith("partition"):
+    if unit is None or unit.startswith("partition"):
         return count
     hours = count * UNIT_HOURS[unit]
     if grain.hours is None or hours % grain.hours:
