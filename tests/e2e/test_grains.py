@@ -60,6 +60,7 @@ def pipeline_yaml(case: Case) -> dict:
     data = yaml.safe_load((ROOT / "include" / "pipelines" / "sensors.yaml").read_text())
     data.update(name=case.name, start_date=case.start.date(), end_date=None)
     data["validation"]["suite"] = f"gx/{case.name}.json"
+    data["source"]["uri"] = case.name
     data["schedules"].update(ingest=case.schedule)
     data["training"].update(
         window=TRAINED, validation=2, holdout=2, min_partitions=6, min_rows=600, n_trials=1
