@@ -195,3 +195,42 @@ def test_persistence_and_cooldown_count_partitions_of_the_grain() -> None:
     assert not fire and "5 hour(s) ago, cooldown 12 hours" in why
     fire, _ = should_trigger(declared, last_drift_trigger="2026-01-01T05", cooldown_days=5, **kw)
     assert fire
+
+
+def _context(logical: dt.datetime | None, params: dict | None = None, key: str | None = None) -> dict:
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(run_type="manual", run_after=logical, conf={}, partition_key=key)
+    return {"dag_run": run, "logical_date": logical, "params": params or {}}
+
+
+@pytest.mark.parametrize(
+    ("grain", "logical", "as_of", "effective"),
+    [
+        (DAY, dt.datetime(2026, 3, 9, 4, tzinfo=dt.UTC), "2026-03-08", "2026-03-09"),
+        (MONTH, dt.datetime(2026, 2, 9, 4, tzinfo=dt.UTC), "2026-01-01", "2026-02-01"),
+        (MONTH, dt.datetime(2026, 2, 1, tzinfo=dt.UTC), "2026-01-01", "2026-02-01"),
+        (HOUR, dt.datetime(2026, 1, 2, 0, 30, tzinfo=dt.UTC), "2026-01-01T23", "2026-01-02T00"),
+        (WEEK, dt.datetime(2026, 1, 14, tzinfo=dt.UTC), "2026-01-04", "2026-01-11"),
+    ],
+)
+def test_training_reads_through_the_last_complete_partition(grain, logical, as_of, effective) -> None:
+    from mlops.operators.train import trigger_of
+
+    trigger = trigger_of(_context(logical), grain)
+    assert (trigger.as_of, trigger.effective_day) == (as_of, effective)
+
+
+def test_a_range_or_a_key_names_partitions_of_the_grain() -> None:
+    from mlops.operators.base import partitions_of
+
+    months = _context(None, {"start_ds": "2026-01-01", "end_ds": "2026-03-01"})
+    assert partitions_of(months, MONTH) == ["2026-01-01", "2026-02-01", "2026-03-01"]
+    assert len(partitions_of(months)) == 60  # the same range at the daily grain: every day
+    hours = _context(None, {"start_ds": "2026-01-01T22", "end_ds": "2026-01-02T01"})
+    assert partitions_of(hours, HOUR) == ["2026-01-01T22", "2026-01-01T23", "2026-01-02T00", "2026-01-02T01"]
+    assert partitions_of(_context(None, key="2026-01-01T05"), HOUR) == ["2026-01-01T05"]
+    logical = dt.datetime(2026, 1, 1, 5, tzinfo=dt.UTC)
+    assert partitions_of(_context(logical), HOUR) == ["2026-01-01T05"]
+    with pytest.raises(ValueError, match="is before start_ds"):
+        partitions_of(_context(None, {"start_ds": "2026-02-01", "end_ds": "2026-01-01"}), MONTH)
