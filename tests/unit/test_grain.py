@@ -234,3 +234,23 @@ def test_a_range_or_a_key_names_partitions_of_the_grain() -> None:
     assert partitions_of(_context(logical), HOUR) == ["2026-01-01T05"]
     with pytest.raises(ValueError, match="is before start_ds"):
         partitions_of(_context(None, {"start_ds": "2026-02-01", "end_ds": "2026-01-01"}), MONTH)
+
+
+def test_the_logical_clock_walks_hours_at_an_hourly_grain(tmp_path: Path) -> None:
+    """The daily 06:00 train of an hourly pipeline is an item of the 06:00 hour: that hour and every
+    later one wait for it, the hours before do not."""
+    from mlops.clock import AirflowRuns, Past
+    from mlops.lake import LocalStorage
+
+    pipeline = load_pipeline(ROOT / "include" / "pipelines" / "sensors.yaml")
+    train_fire = dt.datetime(2026, 1, 2, 6, tzinfo=dt.UTC)
+    runs = AirflowRuns(
+        ingest=lambda ds: "finished",
+        scheduled_train=lambda fire: "active" if fire == train_fire else "finished",
+    )
+    past = Past(LocalStorage(tmp_path), pipeline, lambda ds: None, runs)
+    waiting = f"the scheduled sensors_train run of {train_fire.isoformat()} (active)"
+    assert past.before_publish("2026-01-02T05") == []
+    assert past.before_publish("2026-01-02T06") == [waiting]
+    assert past.before_publish("2026-01-02T09") == [waiting]
+    assert past.before_training("schedule", "2026-01-02T05") == []
