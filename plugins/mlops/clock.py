@@ -25,7 +25,9 @@ What the lake cannot tell (whether Airflow has a run for a day, and whether it i
 ``AirflowRuns``, which the operators back with the Task SDK and the tests with plain functions. A
 day with no ingest run yet is still to come when catch-up will create it (the scheduler creates
 them one after another), and over otherwise (catch-up off: days before the DAG was unpaused).
-Pure Python over ``Storage``; no Airflow import.
+A "day" here is a partition of the pipeline's grain (``mlops.grain``): an hour, a day, a week or
+a month; ``Past`` steps through partitions of that grain. Pure Python over ``Storage``; no Airflow
+import.
 """
 
 from __future__ import annotations

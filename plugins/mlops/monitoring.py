@@ -285,7 +285,8 @@ def should_trigger(
 
     Triggers only when drift is declared (``verdict.drift``, persistence met), the run is not a
     backfill (unless ``allow_backfill_trigger``), the last drift trigger (a ds) is at least
-    ``cooldown_days`` days away from this ``ds``, and the champion the report was measured against
+    ``cooldown_days`` partitions of ``grain`` (days, for the daily grain) away from this ``ds``,
+    and the champion the report was measured against
     has triggered fewer than ``max_triggers_per_champion`` retrains for other days
     (``champion_triggers``). The cooldown distance is taken both ways: a trigger recorded for a
     later day also blocks a re-run of an earlier one, and one recorded for the same day always
