@@ -159,7 +159,7 @@ generate_include() {
   # is there before a run starts: a missing file fails in minutes. A failure is the result to look
   # at, not something to retry. The suites are generated from the copies (they carry a fingerprint).
   PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops.stack_tools pipelines "$ROOT/include" "$include" \
-    --set schedules.catchup=false --set schedules.max_active_ingest_runs=2 \
+    --only churn --set schedules.catchup=false --set schedules.max_active_ingest_runs=2 \
     --set source.poke_interval_seconds=5 --set source.wait_timeout_minutes=2 \
     --set training.window=8 --set training.validation=2 --set training.holdout=2 \
     --set training.min_partitions=5 --set training.n_trials=2 --set training.wait_timeout_minutes=2 \

@@ -52,12 +52,12 @@ class SensorConfig:
     """Knobs of the sensor scenario; ``periods`` partitions of ``grain`` from ``start``."""
 
     start: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    periods: int = 24 * 14
+    periods: int = 24 * 4
     grain: Grain = HOURLY
     machines: int = 120
     seed: int = 7
     glitch_fraction: float = 0.005
-    shift_start: dt.datetime | None = dt.datetime(2026, 1, 11, tzinfo=dt.UTC)
+    shift_start: dt.datetime | None = dt.datetime(2026, 1, 3, 12, tzinfo=dt.UTC)
     pipeline: str = PIPELINE
 
     def __post_init__(self) -> None:

@@ -51,3 +51,18 @@ def test_a_partition_is_the_same_alone_or_in_a_run(tmp_path: Path) -> None:
         "2026-01-01T01",
         "2026-01-01T02",
     ]
+
+
+def test_the_test_stacks_copy_only_the_pipelines_they_name(tmp_path: Path) -> None:
+    from mlops.stack_tools import copy_pipelines
+
+    written = copy_pipelines(ROOT / "include", tmp_path, ["training.window=8"], only=["churn"])
+    assert [p.name for p in written] == ["churn.yaml"]
+    assert load_pipeline(written[0]).windows.window == 8
+    assert (tmp_path / "gx" / "churn.json").exists() and not (tmp_path / "gx" / "sensors.json").exists()
+    with pytest.raises(ValueError, match="no pipeline"):
+        copy_pipelines(ROOT / "include", tmp_path, [], only=["nope"])
+    assert {p.name for p in copy_pipelines(ROOT / "include", tmp_path / "all", [])} == {
+        "churn.yaml",
+        "sensors.yaml",
+    }
