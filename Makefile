@@ -22,6 +22,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 
 demo-data: install
 	@$(ENV) $(BIN)/python -m mlops.scenario
+	@$(ENV) $(BIN)/python -m mlops.scenario sensors
 
 suites: install
 	@$(ENV) $(BIN)/python -m mlops.validation suites

@@ -1,8 +1,9 @@
 """
 ### Ingest: land, validate, gate
 
-Daily, one run per logical date (the data interval's start is the partition `ds`); catches up
-on its own from the pipeline's `start_date`.
+One run per partition of the pipeline's grain (the period of `schedules.ingest`: an hour, a day,
+a week or a month); the data interval's start names the partition `ds`. Catches up on its own from
+the pipeline's `start_date`.
 
     landing/<pipeline>/ds=... --land--> raw --validate (Great Expectations)--> validated | quarantine
 

@@ -26,7 +26,7 @@ def build(pipeline: Pipeline) -> DAG:
         **dag_kwargs(pipeline, "monitor", __doc__),
         schedule=PartitionedAssetTimetable(assets=validated_asset(pipeline.name)),
         catchup=False,
-        params=date_range_params("re-monitor history"),
+        params=date_range_params("re-monitor history", pipeline.grain),
     ) as dag:
         monitor = MonitorDriftOperator(task_id="monitor", pipeline=pipeline.name)
         emit = EmitDriftOperator(

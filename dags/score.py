@@ -26,7 +26,7 @@ def build(pipeline: Pipeline) -> DAG:
         schedule=PartitionedAssetTimetable(assets=validated_asset(pipeline.name)),
         catchup=False,
         params={
-            **date_range_params("rescore history"),
+            **date_range_params("rescore history", pipeline.grain),
             "model_version": Param(
                 None,
                 type=["null", "integer"],

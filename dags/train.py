@@ -41,16 +41,19 @@ from mlops.operators.train import (
 
 
 def params(pipeline: Pipeline) -> dict[str, Param]:
-    cfg, hp = pipeline.training, pipeline.training.params
+    cfg, hp, windows = pipeline.training, pipeline.training.params, pipeline.windows
     data, hyper, search, promo = "Training data", "Hyperparameters", "Search and device", "Promotion"
+    grain = pipeline.grain
     return {
-        "window_days": Param(
-            cfg.window_days,
+        "window": Param(
+            windows.window,
             type="integer",
-            **{**bounds(Training, "window_days"), "minimum": cfg.validation_days + cfg.holdout_days + 1},
-            title="Window (days)",
+            minimum=windows.validation + windows.holdout + 1,
+            maximum=grain.per_year,  # the config model's limit (``Pipeline``): every valid config builds
+            title=f"Window ({grain.name} partitions)",
             section=data,
-            description="validated partitions read, ending at the logical date",
+            description=f"validated {grain.name} partitions read, ending at the last complete one "
+            "before the logical date",
         ),
         "max_depth": Param(
             hp.max_depth,

@@ -160,9 +160,9 @@ generate_include() {
   # at, not something to retry. The suites are generated from the copies (they carry a fingerprint).
   # DIST_PIPELINE_SETS adds settings of its own ("--set retries=1 ...").
   PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops.stack_tools pipelines "$ROOT/include" "$include" \
-    --set schedules.catchup=false --set schedules.max_active_ingest_runs=2 \
+    --only churn --set schedules.catchup=false --set schedules.max_active_ingest_runs=2 \
     --set source.poke_interval_seconds=5 --set source.wait_timeout_minutes=2 \
-    --set training.window_days=8 --set training.validation_days=2 --set training.holdout_days=2 \
+    --set training.window=8 --set training.validation=2 --set training.holdout=2 \
     --set training.min_partitions=5 --set training.n_trials=2 --set training.wait_timeout_minutes=2 \
     --set training.params.n_estimators=100 --set retries=0 \
     --set schedules.settle_poke_seconds=10 --set schedules.settle_timeout_minutes=5 \

@@ -118,7 +118,9 @@ class EmbeddedStack:
 
     def start(self) -> None:
         sets = " ".join(f"--set {s}" for s in self.settings)
-        self.shell(f"{PYTHON} -m mlops.stack_tools pipelines {ROOT}/include {self.state}/include {sets}")
+        self.shell(
+            f"{PYTHON} -m mlops.stack_tools pipelines {ROOT}/include {self.state}/include --only churn {sets}"
+        )
         self.shell(f"{PYTHON} -m mlops.scenario --landing {self.state}/landing " + " ".join(self.scenario))
         self.shell("scripts/stack.sh start", timeout=420)
 

@@ -25,7 +25,9 @@ What the lake cannot tell (whether Airflow has a run for a day, and whether it i
 ``AirflowRuns``, which the operators back with the Task SDK and the tests with plain functions. A
 day with no ingest run yet is still to come when catch-up will create it (the scheduler creates
 them one after another), and over otherwise (catch-up off: days before the DAG was unpaused).
-Pure Python over ``Storage``; no Airflow import.
+A "day" here is a partition of the pipeline's grain (``mlops.grain``): an hour, a day, a week or
+a month; ``Past`` steps through partitions of that grain. Pure Python over ``Storage``; no Airflow
+import.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from mlops.drift_reports import fired, read_report, report_dir
+from mlops.grain import DAY, Grain
 from mlops.lake import Storage, commit_partition, is_committed, partition_dir, read_partition
 from mlops.window import day_state
 
@@ -57,31 +60,33 @@ def as_date(value: str | dt.date) -> dt.date:
     return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
 
 
-def shift(ds: str | dt.date, days: int) -> str:
-    return (as_date(ds) + dt.timedelta(days=days)).isoformat()
+def shift(ds: str | dt.date, days: int, grain: Grain = DAY) -> str:
+    """The partition ``days`` partitions of ``grain`` after ``ds`` (a day, for the daily grain)."""
+    return grain.shift(ds, days)
 
 
-def effective_day(as_of: str) -> str:
-    """A model trained through ``as_of`` serves from the next day."""
-    return shift(as_of, 1)
+def effective_day(as_of: str, grain: Grain = DAY) -> str:
+    """A model trained through partition ``as_of`` serves from the next partition."""
+    return shift(as_of, 1, grain)
 
 
 def scheduled_fires(pipeline: Pipeline, ds: str) -> list[dt.datetime]:
-    """The train cron's fire times on day ``ds`` (UTC) within the pipeline's dates."""
+    """The train cron's fire times within partition ``ds`` (UTC) and the pipeline's dates."""
     from croniter import croniter
 
-    day = as_date(ds)
-    if day < pipeline.start_date or (pipeline.end_date and day > pipeline.end_date):
+    grain = pipeline.grain
+    start, end = grain.start(ds), grain.end(ds)
+    last_day = pipeline.end_date
+    if end.date() <= pipeline.start_date or (last_day and start.date() > last_day):
         return []
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     fires = croniter(pipeline.schedules.train, start - dt.timedelta(microseconds=1))
     found = []
-    while (fire := fires.get_next(dt.datetime)) < start + dt.timedelta(days=1):
+    while (fire := fires.get_next(dt.datetime)) < end:
         found.append(fire)
     return found
 
 
-def first_open_day(lake: Storage, pipeline: str, day: str) -> str:
+def first_open_day(lake: Storage, pipeline: str, day: str, grain: Grain = DAY) -> str:
     """The first day from ``day`` on that no stage has acted on yet (no predictions, no drift report).
 
     A move of the champion takes effect from here, never earlier: a run re-made after an outage
@@ -91,7 +96,7 @@ def first_open_day(lake: Storage, pipeline: str, day: str) -> str:
     while is_committed(lake, partition_dir(pipeline, "predictions", day)) or is_committed(
         lake, report_dir(pipeline, day)
     ):
-        day = shift(day, 1)
+        day = shift(day, 1, grain)
     return day
 
 
@@ -113,10 +118,11 @@ class TrainingRecord:
     champion_version: str | None = None
     reason: str = ""
     metrics: dict[str, Any] | None = None
+    effective: str | None = None  # the partition after ``as_of``; None: the next day
 
     @property
     def effective_day(self) -> str:
-        return effective_day(self.as_of)
+        return self.effective or effective_day(self.as_of)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,12 +187,15 @@ class Past:
             return "pending"  # catch-up creates every day's run, one after another: not yet created
         return "over"
 
+    def _shift(self, ds: str, n: int) -> str:
+        return self.pipeline.grain.shift(ds, n)
+
     def _scheduled_day(self, ds: str) -> bool:
-        """Whether the ingest schedule will run ``ds``: catch-up on, and the day in the pipeline's dates."""
-        day, end = as_date(ds), self.pipeline.end_date
+        """Whether the ingest schedule will run ``ds``: catch-up on, and the partition in the pipeline's dates."""
+        day, end = self.pipeline.grain.start(ds).date(), self.pipeline.end_date
         return (
             self.pipeline.schedules.catchup
-            and self.pipeline.start_date <= day
+            and self.pipeline.grain.key(self.pipeline.start_date) <= ds
             and (end is None or day <= end)
         )
 
@@ -195,7 +204,7 @@ class Past:
         name = self.pipeline.name
         waiting = []
         for fire in scheduled_fires(self.pipeline, ds):
-            if read_record(self.lake, name, shift(ds, -1), "schedule") is not None:
+            if read_record(self.lake, name, self._shift(ds, -1), "schedule") is not None:
                 continue
             state = self.runs.scheduled_train(fire)
             if state == "finished" or (state == "absent" and not self.pipeline.schedules.catchup):
@@ -205,7 +214,7 @@ class Past:
 
     def drift_pending(self, ds: str) -> list[str]:
         """The drift retrain effective on ``ds`` (fired by the verdict of the day before), if not over."""
-        name, before = self.pipeline.name, shift(ds, -1)
+        name, before = self.pipeline.name, self._shift(ds, -1)
         if (
             fired(read_report(self.lake, name, before))
             and read_record(self.lake, name, before, "drift") is None
@@ -215,7 +224,7 @@ class Past:
 
     def unsettled_through(self, ds: str) -> list[str]:
         """What is still open among the items of every day up to and including ``ds``."""
-        start = self.pipeline.start_date.isoformat()
+        start = self.pipeline.grain.key(self.pipeline.start_date)
         day = ds
         for _ in range(MAX_WALK_DAYS):
             if day < start:
@@ -230,12 +239,14 @@ class Past:
                 if self.champion_on(day) and read_report(self.lake, self.pipeline.name, day) is None:
                     return [f"the drift verdict of {day} ({self.pipeline.name}_monitor)"]
                 return []  # its own publication waited for the days before it
-            day = shift(day, -1)
+            day = self._shift(day, -1)
         return []
 
     def before_publish(self, ds: str) -> list[str]:
         """What must be over before day ``ds`` is published (score and monitor then act on it)."""
-        return self.unsettled_through(shift(ds, -1)) + self.scheduled_pending(ds) + self.drift_pending(ds)
+        return (
+            self.unsettled_through(self._shift(ds, -1)) + self.scheduled_pending(ds) + self.drift_pending(ds)
+        )
 
     def before_training(self, kind: str, as_of: str) -> list[str]:
         """What must be over before a train run through ``as_of`` decides.
@@ -246,7 +257,7 @@ class Past:
         if kind == "schedule":
             return self.unsettled_through(as_of)
         if kind == "drift":
-            return self.unsettled_through(as_of) + self.scheduled_pending(effective_day(as_of))
+            return self.unsettled_through(as_of) + self.scheduled_pending(self._shift(as_of, 1))
         return [f"the {self.pipeline.name}_ingest run of {as_of}"] if self._ingest(as_of) == "pending" else []
 
 

@@ -10,11 +10,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mlops.grain import SPAN, Grain, grain_of, partitions
 
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 ColumnType = Literal["int", "float", "category", "bool", "timestamp", "string"]
@@ -26,6 +39,22 @@ log = logging.getLogger(__name__)
 
 class ConfigError(ValueError):
     """A pipeline YAML file that cannot be used; the message names the file and the key."""
+
+
+def _span_syntax(value: int | str) -> int | str:
+    if isinstance(value, int) and value < 0:
+        raise ValueError("must not be negative")
+    if isinstance(value, str) and not SPAN.match(value):
+        raise ValueError(
+            f"{value!r} is neither a number of partitions nor a duration (e.g. 12, '12 partitions', "
+            "'12h', '28d', '2w')"
+        )
+    return value
+
+
+# A window or distance: partitions of the pipeline's grain (an int or "N partitions"), or a duration
+# ("12h", "28d", "2w") that must be a whole number of them.
+Span = Annotated[int | str, AfterValidator(_span_syntax)]
 
 
 class _Strict(BaseModel):
@@ -139,6 +168,12 @@ class Schedules(_Strict):
     def _cron(cls, value: str) -> str:
         return _check_cron(value)
 
+    @field_validator("ingest")
+    @classmethod
+    def _one_partition_per_run(cls, value: str) -> str:
+        grain_of(value)  # one ingest run fills one partition: its period is the partition grain
+        return value
+
 
 class TrainingParams(_Strict):
     max_depth: int = Field(default=6, ge=1, le=16)
@@ -153,12 +188,15 @@ class TrainingParams(_Strict):
 
 
 class Training(_Strict):
-    # The train form's Params take their bounds from these fields (``bounds``): a value the config
-    # accepts is always a valid default of the form.
-    window_days: int = Field(default=28, ge=1, le=365)
-    validation_days: int = Field(default=3, ge=1)
-    holdout_days: int = Field(default=3, ge=1)
-    min_partitions: int = Field(default=7, ge=1)
+    # Counted in partitions of the grain, or durations (see ``Span``); resolved by ``Pipeline.windows``.
+    window: Span | None = None  # default 28 partitions
+    validation: Span | None = None  # default 3: the partitions before the holdout, for early stopping
+    holdout: Span | None = None  # default 3: the newest partitions, for the promotion gate
+    min_partitions: Span = 7
+    # Deprecated: window_days counts calendar days, the other two partitions.
+    window_days: int | None = Field(default=None, ge=1)
+    validation_days: int | None = Field(default=None, ge=1)
+    holdout_days: int | None = Field(default=None, ge=1)
     min_rows: int = Field(default=5000, ge=1)
     threshold: float = Field(default=0.5, gt=0, lt=1)
     slice_column: str | None = None
@@ -174,12 +212,6 @@ class Training(_Strict):
     params: TrainingParams = TrainingParams()
     wait_timeout_minutes: int = Field(default=120, ge=0)
 
-    @model_validator(mode="after")
-    def _split_fits(self) -> Training:
-        if self.validation_days + self.holdout_days >= self.window_days:
-            raise ValueError("window_days must exceed validation_days + holdout_days")
-        return self
-
 
 class Promotion(_Strict):
     primary_metric: Literal["auc", "log_loss"] = "auc"
@@ -190,12 +222,12 @@ class Promotion(_Strict):
 
 
 class Persistence(_Strict):
-    window: int = Field(default=3, ge=1)
+    window: Span = 3  # partitions (or a duration) whose verdicts confirm a drift
     required: int = Field(default=2, ge=1)
 
     @model_validator(mode="after")
     def _fits(self) -> Persistence:
-        if self.required > self.window:
+        if isinstance(self.window, int) and self.required > self.window:
             raise ValueError("required must not exceed window")
         return self
 
@@ -222,7 +254,8 @@ class Drift(_Strict):
     reference: DriftReference = "holdout"
     cycle: int | str | None = Field(default=None, description="days, or a duration such as '365d'")
     persistence: Persistence = Persistence()
-    retrain_cooldown_days: int = Field(default=7, ge=0)
+    retrain_cooldown: Span | None = None  # default 7 partitions between two drift retrains
+    retrain_cooldown_days: int | None = Field(default=None, ge=0)  # deprecated: calendar days
     # Drift retrains one champion may trigger. Its retrain either replaces it (the new champion's
     # own reference is the next baseline) or shows it still holds on the new data; either way
     # firing again at the same champion retrains on the same shift.
@@ -253,8 +286,50 @@ class Drift(_Strict):
         return self.cycle if isinstance(self.cycle, int) else None
 
 
+@dataclass(frozen=True)
+class Windows:
+    """Every window and distance of a pipeline, in partitions of its grain."""
+
+    window: int
+    validation: int
+    holdout: int
+    min_partitions: int
+    persistence: int
+    retrain_cooldown: int
+
+
+# Deprecated key -> (its replacement, its unit: "d" for calendar days, "" for partitions).
+DEPRECATED = {
+    "training.window_days": ("training.window", "d"),
+    "training.validation_days": ("training.validation", ""),
+    "training.holdout_days": ("training.holdout", ""),
+    "drift.retrain_cooldown_days": ("drift.retrain_cooldown", "d"),
+}
+
+
+def _resolve(pipeline: str, section: BaseModel, prefix: str, new: str, default: int, grain: Grain) -> int:
+    """The new key's value in partitions, or its deprecated key's with a warning, or ``default``."""
+    old = next((o for o, (n, _) in DEPRECATED.items() if n == f"{prefix}.{new}"), None)
+    value = getattr(section, new)
+    old_value = getattr(section, old.split(".")[1]) if old else None
+    if old and old_value is not None:
+        if value is not None:
+            raise ValueError(f"give {prefix}.{new} or its deprecated {old}, not both")
+        warnings.warn(
+            f"pipeline {pipeline}: {old} is deprecated, use {prefix}.{new} (partitions of the grain, "
+            "or a duration such as '28d')",
+            FutureWarning,
+            stacklevel=2,
+        )
+        unit = DEPRECATED[old][1]
+        return partitions(f"{old_value}{unit}" if unit else old_value, grain, old)
+    return default if value is None else partitions(value, grain, f"{prefix}.{new}")
+
+
 class Pipeline(_Strict):
     """One pipeline: what to read, how to check it, how to model it, when to run."""
+
+    _windows: Windows | None = PrivateAttr(default=None)
 
     name: str
     description: str = ""
@@ -318,6 +393,52 @@ class Pipeline(_Strict):
             raise ValueError("end_date is before start_date")
         return self
 
+    @model_validator(mode="after")
+    def _resolve_windows(self) -> Pipeline:
+        grain, t, d = self.grain, self.training, self.drift
+        windows = Windows(
+            window=_resolve(self.name, t, "training", "window", 28, grain),
+            validation=_resolve(self.name, t, "training", "validation", 3, grain),
+            holdout=_resolve(self.name, t, "training", "holdout", 3, grain),
+            min_partitions=partitions(t.min_partitions, grain, "training.min_partitions"),
+            persistence=partitions(d.persistence.window, grain, "drift.persistence.window"),
+            retrain_cooldown=_resolve(self.name, d, "drift", "retrain_cooldown", 7, grain),
+        )
+        for key in ("window", "validation", "holdout", "min_partitions"):
+            if getattr(windows, key) < 1:
+                raise ValueError(f"training.{key} must be at least one {grain.name} partition")
+        if windows.window > (year := grain.per_year):
+            # The train form's limit too (dags/train.py): a config that passes always builds its DAGs.
+            raise ValueError(
+                f"training.window: at most a year of partitions ({year} {grain.name} partitions), "
+                f"got {windows.window}"
+            )
+        if windows.persistence < 1:
+            raise ValueError(f"drift.persistence.window must be at least one {grain.name} partition")
+        if windows.validation + windows.holdout >= windows.window:
+            raise ValueError(
+                f"training.window ({windows.window} {grain.name} partitions) must exceed training.validation "
+                f"+ training.holdout ({windows.validation} + {windows.holdout})"
+            )
+        if d.persistence.required > windows.persistence:
+            raise ValueError(
+                f"drift.persistence: required ({d.persistence.required}) must not exceed window "
+                f"({windows.persistence} {grain.name} partitions)"
+            )
+        self._windows = windows
+        return self
+
+    @property
+    def grain(self) -> Grain:
+        """The partition grain: the period of the ingest schedule."""
+        return grain_of(self.schedules.ingest)
+
+    @property
+    def windows(self) -> Windows:
+        """Windows and distances in partitions of the grain (deprecated keys applied)."""
+        assert self._windows is not None  # set by validation
+        return self._windows
+
     @property
     def categorical_features(self) -> list[str]:
         return [f for f in self.features if self.columns[f].type == "category"]
@@ -363,16 +484,17 @@ def pipeline_warnings(pipeline: Pipeline) -> list[str]:
             f"drift.min_rows ({drift.min_rows}) is above validation.row_count.max ({rows_max}): "
             "no partition can have enough rows, so the monitor will never give a drift verdict"
         )
-    if training.min_rows > training.window_days * rows_max:
+    window, grain = pipeline.windows.window, pipeline.grain.name
+    if training.min_rows > window * rows_max:
         out.append(
-            f"training.min_rows ({training.min_rows}) is above training.window_days x "
-            f"validation.row_count.max ({training.window_days} x {rows_max} = {training.window_days * rows_max}): "
+            f"training.min_rows ({training.min_rows}) is above training.window x "
+            f"validation.row_count.max ({window} {grain} partitions x {rows_max} = {window * rows_max}): "
             "the training window can never hold that many rows, so training will always refuse"
         )
-    if training.min_partitions > training.window_days:
+    if pipeline.windows.min_partitions > window:
         out.append(
-            f"training.min_partitions ({training.min_partitions}) is above training.window_days "
-            f"({training.window_days}): the window can never hold that many partitions"
+            f"training.min_partitions ({pipeline.windows.min_partitions}) is above training.window "
+            f"({window} {grain} partitions): the window can never hold that many partitions"
         )
     for name in pipeline.categorical_features:
         levels = len(pipeline.columns[name].categories)

@@ -18,9 +18,11 @@ from typing import Any, Literal
 from airflow.sdk import DAG, Asset, Param, task
 
 from mlops.config import ConfigError, Pipeline, discover
+from mlops.grain import DAY, Grain
 from mlops.settings import get_settings
 
 Stage = Literal["ingest", "train", "monitor", "score", "rollback"]
+HOURLY_KEY_PATTERN = r"^\d{4}-\d{2}-\d{2}(T\d{2})?$"
 log = logging.getLogger(__name__)
 
 
@@ -112,24 +114,30 @@ def build_stage(stage: Stage, build: Callable[[Pipeline], DAG]) -> dict[str, DAG
     return dags
 
 
-def date_range_params(purpose: str) -> dict[str, Param]:
-    """Optional ``start_ds``/``end_ds`` for manual runs over history; empty means the run's own ds."""
+def date_range_params(purpose: str, grain: Grain = DAY) -> dict[str, Param]:
+    """Optional ``start_ds``/``end_ds`` for manual runs over history; empty means the run's own ds.
+
+    Every partition of the grain between the two is processed. An hourly key is no date: its field
+    takes ``YYYY-MM-DDTHH`` text (a date alone means the hour starting it).
+    """
     section = "Date range"
+    shape = {"format": "date"} if grain.name != "hour" else {"pattern": HOURLY_KEY_PATTERN}
+    first, last = ("First day", "Last day") if grain.name == "day" else ("First partition", "Last partition")
     return {
         "start_ds": Param(
             None,
             type=["null", "string"],
-            format="date",
-            title="First day",
+            **shape,
+            title=first,
             section=section,
-            description=f"first partition to process ({purpose}); empty: the triggering ones",
+            description=f"first {grain.name} to process ({purpose}); empty: the triggering ones",
         ),
         "end_ds": Param(
             None,
             type=["null", "string"],
-            format="date",
-            title="Last day",
+            **shape,
+            title=last,
             section=section,
-            description="last partition to process (inclusive); empty: same as start_ds",
+            description=f"last {grain.name} to process (inclusive); empty: same as start_ds",
         ),
     }

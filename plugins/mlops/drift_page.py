@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mlops import drift
-from mlops.clock import as_date
+from mlops.grain import parse_key
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -104,12 +104,13 @@ def _trend_reports(report: Mapping[str, Any], trend: Sequence[Mapping[str, Any]]
     by_day: dict[str, Mapping[str, Any]] = {}
     for r in [*trend, report]:  # today's report last, so it wins over a stored copy of itself
         if isinstance(r, Mapping) and "ds" in r:
-            by_day[as_date(r["ds"]).isoformat()] = r
+            by_day[str(r["ds"])] = r
     return [by_day[d] for d in sorted(by_day)]
 
 
-def _dates(reports: Sequence[Mapping[str, Any]]) -> list[dt.date]:
-    return [as_date(r["ds"]) for r in reports]
+def _dates(reports: Sequence[Mapping[str, Any]]) -> list[dt.datetime]:
+    # Partition starts: an hourly pipeline's trend is plotted by the hour.
+    return [parse_key(r["ds"]).replace(tzinfo=None) for r in reports]
 
 
 def _style_time_axis(ax: Any, dates: Sequence[dt.date]) -> None:

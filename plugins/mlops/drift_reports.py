@@ -6,10 +6,10 @@ with the trigger decision) and ``drift.html``, committed together. Pure Python o
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
+from mlops.grain import DAY, Grain
 from mlops.lake import Storage, commit_partition, is_committed, partition_dir, read_partition
 
 REPORT, PAGE = "drift.json", "drift.html"
@@ -35,12 +35,13 @@ def write_report(lake: Storage, pipeline: str, report: dict[str, Any], page: str
     )
 
 
-def earlier_reports(lake: Storage, pipeline: str, ds: str, days: int) -> list[dict[str, Any]]:
-    """The drift reports of the ``days`` days before ``ds`` (and of ``ds`` itself), oldest first."""
-    first = dt.date.fromisoformat(ds) - dt.timedelta(days=days)
+def earlier_reports(
+    lake: Storage, pipeline: str, ds: str, days: int, grain: Grain = DAY
+) -> list[dict[str, Any]]:
+    """The drift reports of the ``days`` partitions before ``ds`` (and of ``ds`` itself), oldest first."""
     found = []
-    for offset in range(days + 1):
-        report = read_report(lake, pipeline, (first + dt.timedelta(days=offset)).isoformat())
+    for key in grain.last(ds, days + 1):
+        report = read_report(lake, pipeline, key)
         if report is not None:
             found.append(report)
     return found

@@ -80,9 +80,7 @@ def parent_run(client: MlflowClient, experiment: str, airflow_run_id: str, tags:
 def _split(pipeline: Pipeline, frames: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     from mlops.training import time_split
 
-    train, valid, holdout = time_split(
-        frames, pipeline.training.validation_days, pipeline.training.holdout_days
-    )
+    train, valid, holdout = time_split(frames, pipeline.windows.validation, pipeline.windows.holdout)
     return {"train": train, "valid": valid, "holdout": holdout}
 
 
@@ -211,7 +209,8 @@ def train_trial(
         feature_importance_plot(best, workdir / "feature_importance.png")
         mlflow.log_artifact(str(workdir / "feature_importance.png"))
         mlflow.log_dict(_profile(pipeline, parts, hold_scores), "reference_profile.json")
-        mlflow.log_dict({"holdout_days": sorted(frames)[-cfg.holdout_days :], **lineage}, "lineage.json")
+        holdout = sorted(frames)[-pipeline.windows.holdout :]
+        mlflow.log_dict({"holdout_days": holdout, **lineage}, "lineage.json")
         _log_dataset(parts["train"], lineage)
     return TrialResult(
         trial=trial,
@@ -238,8 +237,7 @@ def _single_class_validation(
     classes = np.unique(y_valid)
     if len(classes) != 1:
         return False
-    cfg = pipeline.training
-    valid_days = split_days(days, cfg.validation_days, cfg.holdout_days)[1]
+    valid_days = split_days(days, pipeline.windows.validation, pipeline.windows.holdout)[1]
     what = (
         f"the validation split ({', '.join(valid_days)}: {len(y_valid)} rows) holds a single class "
         f"({pipeline.target} = {classes[0]:g})"
@@ -247,7 +245,7 @@ def _single_class_validation(
     if _primary(pipeline) == "auc":
         raise ValueError(
             f"{pipeline.name}: {what}: AUC, promotion.primary_metric, is undefined there; widen "
-            "training.validation_days or use primary_metric: log_loss"
+            "training.validation or use primary_metric: log_loss"
         )
     progress(f"{what}: early stopping and selection use its log loss; AUC is undefined there")
     return True

@@ -30,12 +30,12 @@ def gate_challenger(
     from mlops.window import load_frames
 
     cfg, name = pipeline.promotion, pipeline.name
-    trained, holdout_days = plan.split(pipeline.training.holdout_days)
+    trained, holdout_days = plan.split(pipeline.windows.holdout)
     champion_version = plan.champion_at_start
     spans = {"the challenger": (trained[0], trained[-1]) if trained else None}
     if champion_version:
         spans[f"champion version {champion_version}"] = trained_span(
-            client, name, champion_version, pipeline.training.holdout_days
+            client, name, champion_version, pipeline.windows.holdout
         )
     leak = holdout_leak(holdout_days, spans)
     holdout = pd.concat(

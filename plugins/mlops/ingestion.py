@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops.grain import DAY, Grain
 from mlops.lake import Storage, commit_partition, partition_dir, read_partition, withdraw_partition
 
 if TYPE_CHECKING:
@@ -74,10 +75,9 @@ def landed_files(source: Storage, pipeline: Pipeline, ds: str) -> list[str]:
     return paths
 
 
-def partition_interval(ds: str) -> tuple[dt.datetime, dt.datetime]:
-    """The half-open UTC interval a partition's event times must fall in: its day."""
-    start = dt.datetime.combine(dt.date.fromisoformat(ds), dt.time(), tzinfo=dt.UTC)
-    return start, start + dt.timedelta(days=1)
+def partition_interval(ds: str, grain: Grain = DAY) -> tuple[dt.datetime, dt.datetime]:
+    """The half-open UTC interval a partition's event times must fall in: its period."""
+    return grain.start(ds), grain.end(ds)
 
 
 def read_files(files: dict[str, bytes], pipeline: Pipeline, uri: Any) -> pd.DataFrame:
@@ -181,6 +181,7 @@ def gate(
     *,
     interval_start: dt.datetime,
     interval_end: dt.datetime,
+    period: str | None = None,
     context: Any = None,
 ) -> GateReport:
     """Validate the committed raw partition of ``ds`` and write validated, quarantine and reports.
@@ -211,7 +212,13 @@ def gate(
         )
         raise _reject(lake, pipeline, ds, str(exc), uri) from None
     outcome = validate_partition(
-        raw, pipeline, suite, interval_start=interval_start, interval_end=interval_end, context=context
+        raw,
+        pipeline,
+        suite,
+        interval_start=interval_start,
+        interval_end=interval_end,
+        period=period or pipeline.grain.describe(ds),
+        context=context,
     )
     report_uri = _commit_reports(
         lake,

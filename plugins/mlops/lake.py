@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from mlops.grain import normalize_key
+
 Zone = Literal["raw", "validated", "quarantine", "predictions", "reports"]
 ZONES: tuple[Zone, ...] = ("raw", "validated", "quarantine", "predictions", "reports")
 MANIFEST = "_SUCCESS"
@@ -46,8 +48,7 @@ class PartitionMissing(FileNotFoundError):
 def partition_dir(pipeline: str, zone: Zone, ds: str | dt.date) -> str:
     if zone not in ZONES:
         raise ValueError(f"unknown zone {zone!r}; expected one of {ZONES}")
-    day = ds if isinstance(ds, dt.date) else dt.date.fromisoformat(ds)
-    return f"{pipeline}/{zone}/ds={day.isoformat()}"
+    return f"{pipeline}/{zone}/ds={normalize_key(ds)}"
 
 
 @dataclass(frozen=True)

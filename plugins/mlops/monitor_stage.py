@@ -65,7 +65,7 @@ def seasonal_reference(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The profile a day is compared with under ``drift.reference: same_period_last_cycle``.
 
-    The same span one ``drift.cycle`` earlier: the ``training.holdout_days`` days ending ``cycle``
+    The same span one ``drift.cycle`` earlier: the ``training.holdout`` partitions ending ``cycle``
     days before ``ds``, profiled with the champion's scores on them. Before a cycle of data
     exists, the champion's own profile, and the returned reference says so.
     """
@@ -74,11 +74,9 @@ def seasonal_reference(
     from mlops.model import model_input
     from mlops.monitoring import reference_profile
 
-    cycle = pipeline.drift.cycle_days or 0
-    end = dt.date.fromisoformat(ds) - dt.timedelta(days=cycle)
-    span = [
-        (end - dt.timedelta(days=k)).isoformat() for k in range(pipeline.training.holdout_days - 1, -1, -1)
-    ]
+    cycle, grain = pipeline.drift.cycle_days or 0, pipeline.grain
+    end = grain.key(grain.start(ds) - dt.timedelta(days=cycle))
+    span = grain.last(end, pipeline.windows.holdout)
     days, frame = _read_days(lake, pipeline, span)
     if frame is None or frame.empty:
         note = (
@@ -108,8 +106,9 @@ def monitor_partition(
         return MonitorOutcome(ds, "no_partition", champion.version, False, "no validated partition")
     frame = pd.concat([pd.read_parquet(io.BytesIO(b)) for b in files.values()], ignore_index=True)
     scores = champion.model.predict(model_input(frame, pipeline))
-    lookback = max(cfg.persistence.window, cfg.retrain_cooldown_days, 14)
-    reports = earlier_reports(lake, name, ds, lookback)
+    windows, grain = pipeline.windows, pipeline.grain
+    lookback = max(windows.persistence, windows.retrain_cooldown, 14)
+    reports = earlier_reports(lake, name, ds, lookback, grain)
     before = [r for r in reports if r["ds"] < ds]
     profile, reference = champion.profile, None
     if cfg.reference == "same_period_last_cycle":
@@ -129,7 +128,8 @@ def monitor_partition(
     fire, why = should_trigger(
         report,
         last_drift_trigger=triggered[-1] if triggered else None,
-        cooldown_days=cfg.retrain_cooldown_days,
+        cooldown_days=windows.retrain_cooldown,
+        grain=grain,
         backfill=backfill,
         allow_backfill_trigger=cfg.allow_backfill_trigger,
         champion_triggers=[d for d in champion.triggers if d < ds],

@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from mlops import drift
-from mlops.clock import as_date
 from mlops.config import Pipeline
+from mlops.grain import DAY, Grain
 
 logger = logging.getLogger(__name__)
 
@@ -99,19 +99,21 @@ def reference_profile(pipeline: Pipeline, reference: pd.DataFrame, scores: Any) 
     return drift.build_profile(numeric, categorical, scores, seed=pipeline.training.seed)
 
 
-def history_from_reports(reports: Sequence[Mapping[str, Any]], ds: str | dt.date, window: int) -> list[bool]:
-    """The ``day_drift`` flags of the ``window - 1`` calendar days before ``ds``, oldest first.
+def history_from_reports(
+    reports: Sequence[Mapping[str, Any]], ds: str | dt.date, window: int, grain: Grain = DAY
+) -> list[bool]:
+    """The ``day_drift`` flags of the ``window - 1`` partitions of ``grain`` before ``ds``, oldest first.
 
     ``reports`` are earlier reports (or any dicts with ``ds`` and ``verdict.day_drift``, or a flat
     ``day_drift``), in any order; reports for ``ds`` or later are ignored. A day without a report,
     or whose flag is missing, counts as not drifted; when a day has several reports, the last one
     in the list wins (a re-run replaces the earlier result).
     """
-    day = as_date(ds)
-    flags: dict[dt.date, bool] = {}
+    day = grain.key(ds)
+    flags: dict[str, bool] = {}
     for report in reports:
         try:
-            when = as_date(report["ds"])
+            when = grain.key(report["ds"])
         except (KeyError, TypeError, ValueError):
             continue
         if when >= day:
@@ -119,8 +121,14 @@ def history_from_reports(reports: Sequence[Mapping[str, Any]], ds: str | dt.date
         verdict = report.get("verdict")
         flag = verdict.get("day_drift") if isinstance(verdict, Mapping) else report.get("day_drift")
         flags[when] = bool(flag)
-    days = [day - dt.timedelta(days=k) for k in range(max(window, 1) - 1, 0, -1)]
+    days = [grain.shift(day, -k) for k in range(max(window, 1) - 1, 0, -1)]
     return [flags.get(d, False) for d in days]
+
+
+def thresholds_of(pipeline: Pipeline) -> drift.Thresholds:
+    """The drift thresholds, with the persistence window in partitions of the pipeline's grain."""
+    persistence = pipeline.drift.persistence.model_copy(update={"window": pipeline.windows.persistence})
+    return drift.Thresholds.of(pipeline.drift.model_copy(update={"persistence": persistence}))
 
 
 def _performance(
@@ -194,11 +202,12 @@ def monitor_day(
     * ``reference``: what the day was compared with (``{"kind", "days", "note"}``; the champion's
       own profile when not given).
     """
-    day = as_date(ds)
+    grain = pipeline.grain
+    day = grain.key(ds)
     scores_arr = np.asarray(scores, dtype=np.float64).ravel()
     if scores_arr.size != len(frame):
         raise ValueError(f"{len(frame)} rows in the frame but {scores_arr.size} scores")
-    th = drift.Thresholds.of(pipeline.drift)
+    th = thresholds_of(pipeline)
     warnings: list[str] = []
 
     unexpected = [str(c) for c in frame.columns if c not in pipeline.columns]
@@ -219,12 +228,12 @@ def monitor_day(
 
     performance = _performance(pipeline, frame, scores_arr, reference_auc)
     metrics = {"auc_drop": performance["auc_drop"]} if performance["auc_drop"] is not None else None
-    flags = history_from_reports(history, day, th.window)
+    flags = history_from_reports(history, day, th.window, grain)
     verdict = drift.decide(stats, th, flags, metrics)
     if verdict["status"] == STATUS_INSUFFICIENT:
         message = (
-            f"{stats['n_rows']} rows on {day.isoformat()}, fewer than drift.min_rows={th.min_rows}: "
-            f"no drift verdict for this day"
+            f"{stats['n_rows']} rows on {day}, fewer than drift.min_rows={th.min_rows}: "
+            f"no drift verdict for this {grain.name}"
         )
         verdict["message"] = message
         warnings.append(message)
@@ -246,7 +255,7 @@ def monitor_day(
     report: dict[str, Any] = {
         "format": REPORT_FORMAT,
         "pipeline": pipeline.name,
-        "ds": day.isoformat(),
+        "ds": day,
         "champion_version": str(champion_version),
         "n_rows": int(stats["n_rows"]),
         "features": features,
@@ -297,12 +306,14 @@ def should_trigger(
     allow_backfill_trigger: bool,
     champion_triggers: Sequence[str] = (),
     max_triggers_per_champion: int = 1,
+    grain: Grain = DAY,
 ) -> tuple[bool, str]:
     """Whether this day's report should trigger retraining, and why (or why not).
 
     Triggers only when drift is declared (``verdict.drift``, persistence met), the run is not a
     backfill (unless ``allow_backfill_trigger``), the last drift trigger (a ds) is at least
-    ``cooldown_days`` days away from this ``ds``, and the champion the report was measured against
+    ``cooldown_days`` partitions of ``grain`` (days, for the daily grain) away from this ``ds``,
+    and the champion the report was measured against
     has triggered fewer than ``max_triggers_per_champion`` retrains for other days
     (``champion_triggers``). The cooldown distance is taken both ways: a trigger recorded for a
     later day also blocks a re-run of an earlier one, and one recorded for the same day always
@@ -311,7 +322,7 @@ def should_trigger(
     the cooldown (a queue of catch-up runs ahead of it): until a new champion replaces this one,
     its drift has already been acted on.
     """
-    ds = as_date(report["ds"])
+    ds = grain.key(report["ds"])
     verdict = report.get("verdict", {})
     status = verdict.get("status")
     if not verdict.get("drift"):
@@ -321,30 +332,31 @@ def should_trigger(
                 f" ({verdict.get('drifted_days')} of the last {verdict.get('window')} days drifted, "
                 f"{verdict.get('required')} required)"
             )
-        return False, f"no drift declared for {ds.isoformat()}: status {status}{detail}"
+        return False, f"no drift declared for {ds}: status {status}{detail}"
     if backfill and not allow_backfill_trigger:
         return False, (
-            f"backfill: drift declared for {ds.isoformat()} but this is a backfill run and "
+            f"backfill: drift declared for {ds} but this is a backfill run and "
             f"drift.allow_backfill_trigger is false"
         )
     if last_drift_trigger and cooldown_days > 0:
-        last = as_date(last_drift_trigger)
-        gap = (ds - last).days
+        last = grain.key(last_drift_trigger)
+        gap = grain.distance(last, ds)  # in partitions of the grain
         if abs(gap) < cooldown_days:
-            when = f"{gap} day(s) ago" if gap >= 0 else f"{-gap} day(s) later"
+            unit = grain.name
+            when = f"{gap} {unit}(s) ago" if gap >= 0 else f"{-gap} {unit}(s) later"
             return False, (
-                f"cooldown: last drift retrain was triggered for {last.isoformat()}, {when}, "
-                f"cooldown {cooldown_days} days"
+                f"cooldown: last drift retrain was triggered for {last}, {when}, "
+                f"cooldown {cooldown_days} {unit}s"
             )
-    earlier = sorted(d for d in champion_triggers if as_date(d) != ds)
+    earlier = sorted(d for d in champion_triggers if grain.key(d) != ds)
     if len(earlier) >= max_triggers_per_champion:
         return False, (
-            f"drift declared for {ds.isoformat()} against champion version "
+            f"drift declared for {ds} against champion version "
             f"{report.get('champion_version')}, which already triggered a retrain for "
             f"{', '.join(earlier)} (drift.max_triggers_per_champion={max_triggers_per_champion}); "
             f"a new champion resets the baseline"
         )
-    return True, f"drift declared for {ds.isoformat()}: {_summary(report)}"
+    return True, f"drift declared for {ds}: {_summary(report)}"
 
 
 def _compact(value: Any) -> Any:

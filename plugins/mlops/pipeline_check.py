@@ -107,7 +107,7 @@ def check_pipeline(
     except (SourceMissing, WrongFormat, BadInputError) as exc:
         report.error(f"{pipeline.name} {day} rejected: {exc}")
         return report
-    start, end = partition_interval(day)
+    start, end = partition_interval(day, pipeline.grain)
     outcome = validate_partition(raw, pipeline, suite, interval_start=start, interval_end=end)
     (report.info if outcome.passed else report.error)(outcome.message)
     for warning in outcome.warnings:

@@ -26,13 +26,15 @@ def _from(cls: type, data: dict[str, Any]) -> Any:
 class Trigger:
     """Why a train run trains: ``schedule``, ``drift`` (payload: the drift event), ``manual``, ``backfill``.
 
-    ``as_of`` is the window's last day: the drifted day for a drift retrain, else the day before the
-    logical date (the last complete day).
+    ``as_of`` is the window's last partition: the drifted one for a drift retrain, else the last
+    complete partition before the logical date. ``effective`` is the partition after it, where the
+    run's decision takes effect (empty: the day after ``as_of``, the daily grain).
     """
 
     kind: str
     as_of: str
     payload: dict[str, Any] = field(default_factory=dict)
+    effective: str = field(default="", compare=False)
 
     @property
     def backfill(self) -> bool:
@@ -40,7 +42,7 @@ class Trigger:
 
     @property
     def effective_day(self) -> str:
-        return effective_day(self.as_of)
+        return self.effective or effective_day(self.as_of)
 
     @property
     def order(self) -> int:
@@ -70,9 +72,9 @@ class TrainingPlan:
     def as_of(self) -> str:
         return self.trigger.as_of
 
-    def split(self, holdout_days: int) -> tuple[list[str], list[str]]:
-        """The days the challenger was fitted on (train and validation), and its holdout days."""
-        return self.ready[:-holdout_days], self.ready[-holdout_days:]
+    def split(self, holdout: int) -> tuple[list[str], list[str]]:
+        """The partitions the challenger was fitted on (train and validation), and its holdout."""
+        return self.ready[:-holdout], self.ready[-holdout:]
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "trigger": self.trigger.to_dict()}

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from mlops.clock import read_record, shift
+from mlops.clock import read_record
 from mlops.drift_reports import fired, read_report
 from mlops.lake import Storage, is_committed, partition_dir, read_manifest
 from mlops.window import day_state
@@ -55,7 +55,8 @@ def replay_rows(
     """One row per day from the pipeline's start through ``last``."""
     name, metric = pipeline.name, pipeline.promotion.primary_metric
     rows = []
-    day = pipeline.start_date.isoformat()
+    grain = pipeline.grain
+    day = grain.key(pipeline.start_date)
     while day <= last:
         state = {"ready": "validated", "failed": "rejected", "pending": "-"}[day_state(lake, name, day)]
         predictions = partition_dir(name, "predictions", day)
@@ -68,7 +69,7 @@ def replay_rows(
         decisions = [
             _decision(record, metric)
             for kind in KINDS
-            if (record := read_record(lake, name, shift(day, -1), kind)) is not None
+            if (record := read_record(lake, name, grain.shift(day, -1), kind)) is not None
         ]
         rows.append(
             (
@@ -80,7 +81,7 @@ def replay_rows(
                 "; ".join(decisions) or "",
             )
         )
-        day = shift(day, 1)
+        day = grain.shift(day, 1)
     return rows
 
 

@@ -12,9 +12,9 @@ other path is refused before the lake is touched. Pure Python over ``Storage``; 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 
+from mlops.grain import normalize_key
 from mlops.lake import MANIFEST, PartitionMissing, Storage, partition_dir, read_manifest
 
 ROUTE = "/mlops"
@@ -37,7 +37,7 @@ def report_url(pipeline: str, ds: str, name: str, base_url: str | None = None) -
 
     Relative to the Airflow UI's origin unless the deployment sets its public ``base_url``.
     """
-    day = dt.date.fromisoformat(ds).isoformat()
+    day = normalize_key(ds)
     return f"{(base_url or '').rstrip('/')}{ROUTE}/reports/{pipeline}/ds={day}/{name}"
 
 
@@ -50,10 +50,12 @@ def _split(pipeline: str, path: str, pipelines: set[str]) -> tuple[str, str]:
         raise NotServed(f"not a report path: {path!r}")
     day = parts[0].removeprefix("ds=")
     try:
-        if parts[0] == day or dt.date.fromisoformat(day).isoformat() != day:
+        if parts[0] == day or normalize_key(day) != day:
             raise ValueError
     except ValueError:
-        raise NotServed(f"not a day partition: {parts[0]!r} (expected ds=YYYY-MM-DD)") from None
+        raise NotServed(
+            f"not a day partition nor an hour one: {parts[0]!r} (expected ds=YYYY-MM-DD or ds=YYYY-MM-DDTHH)"
+        ) from None
     if not any(parts[-1].endswith(ext) for ext in MEDIA_TYPES):
         raise NotServed(f"not a report file type: {parts[-1]!r}")
     directory = "/".join([partition_dir(pipeline, "reports", day), *parts[1:-1]])

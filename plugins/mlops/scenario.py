@@ -7,7 +7,8 @@ column, and a covariate plus concept shift from ``shift_start`` on.
 Each day depends only on ``(seed, day, knobs)``, so one day generated alone equals the same day
 inside a full run, and re-running is reproducible byte for byte.
 
-Run ``python -m mlops.scenario --help`` (with ``plugins`` on ``PYTHONPATH``).
+Run ``python -m mlops.scenario --help`` (with ``plugins`` on ``PYTHONPATH``);
+``python -m mlops.scenario sensors`` generates the hourly sensor example (``mlops.sensor_scenario``).
 Pure Python: no Airflow import.
 """
 
@@ -357,7 +358,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry point: generate the scenario into a landing root; prints one summary line."""
+    """CLI entry point: generate the scenario into a landing root; prints one summary line.
+
+    ``sensors`` as the first argument generates the hourly sensor example instead
+    (``mlops.sensor_scenario``).
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["sensors"]:
+        from mlops import sensor_scenario
+
+        return sensor_scenario.main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         config = ScenarioConfig(

@@ -2,10 +2,11 @@
 
 - ``secrets``: print fresh passwords, S3 keys, a Fernet key and JWT/API secrets as ``NAME=value``.
 - ``buckets ENDPOINT BUCKET...``: create S3 buckets (keys from ``AWS_ACCESS_KEY_ID``/``..._SECRET...``).
-- ``pipelines SRC DEST --set key.path=value ...``: copy every pipeline YAML of the include folder
-  ``SRC`` into ``DEST`` with the settings changed (values read as YAML), and generate the copies'
-  suites (a suite carries a fingerprint of its YAML's rules). The distributed test and the replay
-  test run the demo pipeline this way, sized for a short history.
+- ``pipelines SRC DEST [--only NAME] --set key.path=value ...``: copy every pipeline YAML of the
+  include folder ``SRC`` (or only those named) into ``DEST`` with the settings changed (values read
+  as YAML), and generate the copies' suites (a suite carries a fingerprint of its YAML's rules). The
+  distributed test and the replay test run the demo pipeline alone this way, sized for a short
+  history.
 - ``healthy``: read Airflow's ``/api/v2/monitor/health`` JSON on stdin; exit 0 if every component
   reports healthy.
 
@@ -64,8 +65,11 @@ def override(doc: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
     return doc
 
 
-def copy_pipelines(source: Path, target: Path, assignments: list[str]) -> list[Path]:
-    """Copy ``source/pipelines/*.yaml`` to ``target`` with ``assignments``; write their suites."""
+def copy_pipelines(
+    source: Path, target: Path, assignments: list[str], only: list[str] | None = None
+) -> list[Path]:
+    """Copy ``source/pipelines/*.yaml`` (those named in ``only``, if given) to ``target`` with
+    ``assignments``; write their suites."""
     import yaml
 
     from mlops.config import load_pipeline
@@ -73,7 +77,12 @@ def copy_pipelines(source: Path, target: Path, assignments: list[str]) -> list[P
 
     (target / "pipelines").mkdir(parents=True, exist_ok=True)
     written = []
-    for path in sorted((source / "pipelines").glob("*.yaml")):
+    paths = sorted((source / "pipelines").glob("*.yaml"))
+    if only and (unknown := sorted(set(only) - {p.stem for p in paths})):
+        raise ValueError(f"no pipeline {unknown} in {source / 'pipelines'}")
+    for path in paths:
+        if only and path.stem not in only:
+            continue
         doc = override(yaml.safe_load(path.read_text()), assignments)
         header = f"# A copy of include/pipelines/{path.name} for a short run: {' '.join(assignments)}\n"
         copy = target / "pipelines" / path.name
@@ -98,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     pipelines.add_argument("source", type=Path)
     pipelines.add_argument("target", type=Path)
     pipelines.add_argument("--set", dest="assignments", action="append", default=[])
+    pipelines.add_argument("--only", action="append", default=[], help="copy this pipeline (repeatable)")
     commands.add_parser("healthy")
     args = parser.parse_args(argv)
 
@@ -106,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "buckets":
         create_buckets(args.endpoint, args.buckets)
     elif args.command == "pipelines":
-        for path in copy_pipelines(args.source, args.target, args.assignments):
+        for path in copy_pipelines(args.source, args.target, args.assignments, args.only):
             print(f"wrote {path}")
     else:
         return 0 if healthy(json.load(sys.stdin)) else 1

@@ -6,7 +6,6 @@ MLflow import: the operators and hooks call these functions and log what they re
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import shutil
@@ -21,6 +20,7 @@ import pandas as pd
 import xgboost
 
 from mlops.config import OTHER, Pipeline, TrainingParams
+from mlops.grain import normalize_key
 
 logger = logging.getLogger(__name__)
 
@@ -187,10 +187,7 @@ def time_split(
             f"validation_days and holdout_days must be >= 1, got {validation_days}, {holdout_days}"
         )
     for ds in frames:
-        try:
-            dt.date.fromisoformat(ds)
-        except ValueError:
-            raise ValueError(f"partition key {ds!r} is not a date in YYYY-MM-DD form") from None
+        normalize_key(ds)  # a partition key of any grain (YYYY-MM-DD, or YYYY-MM-DDTHH)
     train_days, valid_days, hold_days = split_days(sorted(frames), validation_days, holdout_days)
 
     def concat(keys: list[str]) -> pd.DataFrame:

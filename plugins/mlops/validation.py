@@ -378,6 +378,7 @@ def validate_partition(
     *,
     interval_start: dt.datetime,
     interval_end: dt.datetime,
+    period: str | None = None,
     context: AbstractDataContext | None = None,
 ) -> ValidationOutcome:
     """Validate one partition: GX decides pass/fail and counts, our masks find the failing rows.
@@ -396,6 +397,15 @@ def validate_partition(
     end = _aware_utc(interval_end, "interval_end")
     parameters = {"interval_start": start.to_pydatetime(), "interval_end": end.to_pydatetime()}
     run_name = f"{pipeline.name} [{start.isoformat()}, {end.isoformat()})"
+    event_check = check_name("expect_column_values_to_be_between", pipeline.event_time)
+    period = period or f"[{start.isoformat()}, {end.isoformat()})"
+
+    def describe(failure: Mapping[str, Any]) -> str:
+        # The event-time check shares its expectation with min/max checks: say which one failed.
+        text = _describe(failure)
+        if failure["check"] != event_check:
+            return text
+        return f"event-time check ({pipeline.event_time} outside {period}): {text.split(': ', 1)[1]}"
 
     # Missing or extra columns fail at once: no type check means anything without the declared columns.
     shape = _shape_failure(raw, pipeline, suite, parameters, context, run_name)
@@ -460,12 +470,12 @@ def validate_partition(
     row_failures = sorted((f for f in failures if f["level"] == ROW), key=lambda f: -f["unexpected_count"])
     why = []
     if table_failures:
-        why.append("table-level expectations failed: " + "; ".join(_describe(f) for f in table_failures))
+        why.append("table-level expectations failed: " + "; ".join(describe(f) for f in table_failures))
     if share > threshold:
         why.append(
             f"{n_bad} of {rows} rows ({share:.2%}) failed row-level expectations, above "
             f"validation.max_quarantine_fraction {threshold:.2%}; top: "
-            + "; ".join(_describe(f) for f in row_failures[:3])
+            + "; ".join(describe(f) for f in row_failures[:3])
         )
     warnings: list[str] = []
     if why:
@@ -478,10 +488,10 @@ def validate_partition(
         if n_bad:
             warnings.append(
                 f"{n_bad} of {rows} rows ({share:.2%}) quarantined, within validation.max_quarantine_fraction "
-                f"{threshold:.2%}: " + "; ".join(_describe(f) for f in row_failures)
+                f"{threshold:.2%}: " + "; ".join(describe(f) for f in row_failures)
             )
     if failures:
-        message += ". Failed expectations: " + "; ".join(_describe(f) for f in failures)
+        message += ". Failed expectations: " + "; ".join(describe(f) for f in failures)
     return ValidationOutcome(
         passed=not why,
         rows=rows,

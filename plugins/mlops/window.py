@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+from mlops.grain import DAY, Grain
 from mlops.lake import MANIFEST, Storage, is_committed, partition_dir, read_partition
 
 if TYPE_CHECKING:
@@ -28,8 +29,9 @@ class WindowTooSmall(ValueError):
     """Fewer partitions or rows than the pipeline's training minimums; names what is missing."""
 
 
-def window_days(as_of: dt.date, days: int) -> list[str]:
-    return [(as_of - dt.timedelta(days=offset)).isoformat() for offset in range(days - 1, -1, -1)]
+def window_days(as_of: dt.date | str, days: int, grain: Grain = DAY) -> list[str]:
+    """The ``days`` partitions of ``grain`` ending with ``as_of``, oldest first."""
+    return grain.last(as_of, days)
 
 
 def day_state(lake: Storage, pipeline: str, ds: str) -> DayState:
@@ -51,21 +53,24 @@ class Window:
     pending: list[str]
 
     def check(self, pipeline: Pipeline) -> None:
-        need = pipeline.training.min_partitions
+        need = pipeline.windows.min_partitions
         if len(self.ready) < need:
             raise WindowTooSmall(
                 f"{pipeline.name}: the window ending {self.as_of} has {len(self.ready)} validated "
-                f"partition(s), training needs at least {need} (training.min_partitions); "
+                f"{pipeline.grain.name} partition(s), training needs at least {need} (training.min_partitions); "
                 f"failed: {self.failed or 'none'}; not ingested: {self.pending or 'none'}"
             )
 
 
-def scan(lake: Storage, pipeline: Pipeline, as_of: dt.date, days: int) -> Window:
-    # Days before the pipeline's start date hold no data by definition: not "pending".
-    first = pipeline.start_date.isoformat()
-    states = {ds: day_state(lake, pipeline.name, ds) for ds in window_days(as_of, days) if ds >= first}
+def scan(lake: Storage, pipeline: Pipeline, as_of: dt.date | str, days: int) -> Window:
+    """The states of the ``days`` partitions ending with ``as_of`` (in partitions of the grain)."""
+    grain = pipeline.grain
+    # Partitions before the pipeline's start date hold no data by definition: not "pending".
+    first = grain.key(pipeline.start_date)
+    window = window_days(as_of, days, grain)
+    states = {ds: day_state(lake, pipeline.name, ds) for ds in window if ds >= first}
     return Window(
-        as_of=as_of.isoformat(),
+        as_of=window[-1],
         ready=[d for d, s in states.items() if s == "ready"],
         failed=[d for d, s in states.items() if s == "failed"],
         pending=[d for d, s in states.items() if s == "pending"],

@@ -119,13 +119,14 @@ def test_broken_pipeline_breaks_only_its_own_dags(tmp_path: Path) -> None:
 
 def test_a_window_above_the_form_cap_is_a_config_error_of_its_own_pipeline(tmp_path: Path) -> None:
     """``training.window_days: 730`` once passed the config and broke the train form's Param (365), and
-    with it every pipeline's train DAG; now the config model refuses it, naming file, key and limit."""
+    with it every pipeline's train DAG; now the config model refuses a window over a year of
+    partitions (the form's limit), naming file, key and limit, in either unit."""
     from airflow.dag_processing.dagbag import DagBag
 
     include = tmp_path / "include"
     shutil.copytree(ROOT / "include", include)
     wide = yaml.safe_load((include / "pipelines" / "churn.yaml").read_text())
-    wide["name"], wide["training"]["window_days"] = "wide", 730
+    wide["name"], wide["training"]["window"] = "wide", 730
     (include / "pipelines" / "wide.yaml").write_text(yaml.safe_dump(wide))
     os.environ["MLOPS_INCLUDE_DIR"] = str(include)
     try:
@@ -138,11 +139,11 @@ def test_a_window_above_the_form_cap_is_a_config_error_of_its_own_pipeline(tmp_p
         assert "config-error" in broken.tags
         assert (
             "wide.yaml" in broken.doc_md
-            and "training.window_days" in broken.doc_md
-            and "365" in broken.doc_md
+            and "training.window" in broken.doc_md
+            and "365 day partitions" in broken.doc_md
         )
         assert "config-error" not in bag.dags[f"churn_{stage}"].tags
-    assert bag.dags["churn_train"].params["window_days"] == 28
+    assert bag.dags["churn_train"].params["window"] == 28
 
 
 def test_training_queue_routes_the_trials(tmp_path: Path) -> None:

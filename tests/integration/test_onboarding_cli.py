@@ -124,9 +124,10 @@ def test_check_lists_warnings_and_config_errors(tmp_path: Path) -> None:
     assert warned.returncode == 0
     assert "warning: " in warned.stdout and "drift.min_rows (60000)" in warned.stdout
     assert "check churn: ok, 2 warning(s)" in warned.stdout  # the config's, and the quarantined rows'
-    path.write_text(text.replace("window_days: 28", "window_days: 730"))
+    assert "  window: 28d" in text
+    path.write_text(text.replace("  window: 28d", "  window: 730d"))
     broken = mlops("check", "churn", env=env)
-    assert broken.returncode == 1 and "training.window_days" in broken.stderr and "365" in broken.stderr
+    assert broken.returncode == 1 and "training.window" in broken.stderr and "365" in broken.stderr
 
 
 def test_init_and_check_read_s3(tmp_path: Path, s3_client) -> None:

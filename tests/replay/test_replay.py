@@ -40,7 +40,7 @@ def pipeline_settings(max_active_ingest_runs: int) -> list[str]:
         "source.wait_timeout_minutes=10", "source.poke_interval_seconds=15",
         f"schedules.max_active_ingest_runs={max_active_ingest_runs}",
         "schedules.settle_poke_seconds=15", "schedules.settle_timeout_minutes=40",
-        "training.window_days=14", "training.validation_days=2", "training.holdout_days=2",
+        "training.window=14", "training.validation=2", "training.holdout=2",
         "training.min_partitions=5", "training.n_trials=2", "training.wait_timeout_minutes=40",
         "training.params.n_estimators=120",
     ]  # fmt: skip

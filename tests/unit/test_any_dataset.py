@@ -15,7 +15,6 @@ from mlops import drift
 from mlops.config import (
     OTHER,
     ConfigError,
-    Training,
     TrainingParams,
     bounds,
     parse_pipeline,
@@ -45,11 +44,33 @@ def churn(**changes: dict) -> dict:
 # -- config: DAG-level limits and warnings ---------------------------------------------------------
 
 
-def test_a_window_above_the_form_cap_is_a_config_error_naming_file_key_and_limit() -> None:
+@pytest.mark.parametrize(
+    ("schedule", "window", "year"),
+    [
+        ("@daily", "730d", "365 day"),
+        ("@daily", 730, "365 day"),
+        ("@hourly", "400d", "8760 hour"),
+        ("@monthly", 13, "12 month"),
+    ],
+)
+def test_a_window_above_the_form_cap_is_a_config_error_naming_file_key_and_limit(
+    schedule: str, window: str | int, year: str
+) -> None:
+    doc = churn(training={"window": window}, schedules={"ingest": schedule})
+    doc["training"].update({"validation": 1, "holdout": 1, "min_partitions": 3})
+    doc["drift"]["retrain_cooldown"] = 1
     with pytest.raises(ConfigError) as error:
-        parse_pipeline(churn(training={"window_days": 730}), source="pipelines/wide.yaml")
+        parse_pipeline(doc, source="pipelines/wide.yaml")
     text = str(error.value)
-    assert "pipelines/wide.yaml" in text and "training.window_days" in text and "365" in text
+    assert "pipelines/wide.yaml" in text and "training.window" in text and f"{year} partitions" in text
+
+
+def test_the_deprecated_window_days_key_meets_the_same_cap() -> None:
+    doc = churn()
+    del doc["training"]["window"]
+    doc["training"]["window_days"] = 730
+    with pytest.raises(ConfigError, match="365 day partitions"):
+        parse_pipeline(doc, source="pipelines/wide.yaml")
 
 
 def test_the_form_takes_its_bounds_from_the_config_model() -> None:
@@ -61,7 +82,7 @@ def test_the_form_takes_its_bounds_from_the_config_model() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     form = module.params(pipeline)
-    assert form["window_days"].schema["maximum"] == bounds(Training, "window_days")["maximum"] == 365
+    assert form["window"].schema["maximum"] == pipeline.grain.per_year == 365
     assert (
         form["early_stopping_rounds"].schema["maximum"]
         == bounds(TrainingParams, "early_stopping_rounds")["maximum"]
@@ -69,7 +90,7 @@ def test_the_form_takes_its_bounds_from_the_config_model() -> None:
     assert form["learning_rate"].schema["exclusiveMinimum"] == 0
     # The largest value the config accepts is a valid default of the form.
     wide = parse_pipeline(
-        churn(training={"window_days": 365, "params": {"early_stopping_rounds": 1000}}), source="x"
+        churn(training={"window": 365, "params": {"early_stopping_rounds": 1000}}), source="x"
     )
     for param in module.params(wide).values():
         param.resolve()
@@ -85,7 +106,7 @@ def test_settings_that_can_never_be_met_are_warned_at_load(caplog: pytest.LogCap
         pipeline = parse_pipeline(doc, source="pipelines/monthly.yaml")
     warnings = pipeline_warnings(pipeline)
     assert any("drift.min_rows (500)" in w and "validation.row_count.max (30)" in w for w in warnings)
-    assert any("training.min_rows (5000)" in w and "28 x 30 = 840" in w for w in warnings)
+    assert any("training.min_rows (5000)" in w and "28 day partitions x 30 = 840" in w for w in warnings)
     assert all(w in caplog.text for w in warnings) and "pipelines/monthly.yaml" in caplog.text
     assert pipeline_warnings(parse_pipeline(churn(), source="churn.yaml")) == []
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from mlops import validation as v
 from mlops.config import ConfigError, Pipeline, load_pipeline
@@ -497,3 +498,27 @@ def test_render_data_docs(pipeline: Pipeline, suite: dict) -> None:
     # GX renders each expectation as prose: the in-set check on plan, and the unexpected value.
     assert "values must belong to this set" in html and "gold" in html
     assert "churn" in html
+
+
+def test_a_monthly_partition_checks_event_times_over_the_month_and_says_so(tmp_path: Path) -> None:
+    """A month of real dates passes a monthly pipeline's event-time check; a row of the next month
+    is quarantined, and a partition of another month fails with a message naming the check."""
+    data = yaml.safe_load((INCLUDE / "pipelines" / "churn.yaml").read_text())
+    data["schedules"]["ingest"], data["training"]["window"] = "@monthly", "12 partitions"
+    data["drift"]["retrain_cooldown"] = 1
+    path = tmp_path / "churn.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))  # the column order is part of the suite
+    monthly = load_pipeline(path)
+    suite = load_suite(monthly, INCLUDE)  # same rules: the grain changes the interval, not the suite
+    grain, ds = monthly.grain, "2026-01-01"
+    raw = churn_frame()
+    days = pd.date_range("2026-01-01", "2026-01-31 23:00", periods=len(raw), tz="UTC")
+    raw["event_ts"] = [d.isoformat() for d in days]
+    raw.loc[0, "event_ts"] = "2026-02-01T00:00:00Z"
+    kwargs = {"interval_start": grain.start(ds), "interval_end": grain.end(ds), "period": grain.describe(ds)}
+    outcome = v.validate_partition(raw, monthly, suite, **kwargs)
+    assert outcome.passed and sorted(outcome.quarantined[v.ROW_NUMBER]) == [0]
+    raw["event_ts"] = [(d + pd.DateOffset(months=1)).isoformat() for d in days]
+    outcome = v.validate_partition(raw, monthly, suite, **kwargs)
+    assert not outcome.passed
+    assert "event-time check (event_ts outside the month 2026-01-01 .. 2026-01-31 (UTC))" in outcome.message

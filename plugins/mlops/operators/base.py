@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from mlops.config import Pipeline, load_pipeline
+from mlops.grain import DAY, Grain
 from mlops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -48,20 +49,14 @@ class PipelineOperator(BaseOperator):
     def landing_hook(self) -> LakeHook:
         return self.lake_hook(self.settings.source_root(self.pipeline.source.uri))
 
-    @staticmethod
-    def interval(context: Context) -> tuple[str, dt.datetime, dt.datetime]:
-        """The run's partition: the logical date's day (UTC), and that day as a half-open interval.
+    def interval(self, context: Context) -> tuple[str, dt.datetime, dt.datetime]:
+        """The run's partition: the one of the pipeline's grain holding the logical date, and its
+        period as a half-open interval.
 
-        Scheduled runs of a daily data-interval timetable have the interval's start as logical date;
-        a manual run for "2026-01-19" means that day, not the interval Airflow would infer before it.
+        Scheduled runs of a data-interval timetable have the interval's start as logical date; a
+        manual run for "2026-01-19" means that day's partition, not the interval Airflow would infer.
         """
-        logical = context.get("logical_date")
-        if logical is None:
-            raise ValueError("this task needs a logical date: trigger the run with one")
-        from mlops.ingestion import partition_interval
-
-        ds = logical.astimezone(dt.UTC).date().isoformat()
-        return ds, *partition_interval(ds)
+        return partition_interval(context, self.pipeline.grain)
 
 
 def reports_base_url() -> str | None:
@@ -105,18 +100,29 @@ class ModelOperator(PipelineOperator):
         return MlflowHook(self.settings.mlflow_conn_id)
 
 
-def logical_day(context: Context) -> str:
-    """The run's day on the logical clock: its logical date, or when it was due to run if it has none."""
-    when = context.get("logical_date") or context["dag_run"].run_after
-    return when.astimezone(dt.UTC).date().isoformat()
+def partition_interval(context: Context, grain: Grain) -> tuple[str, dt.datetime, dt.datetime]:
+    """The partition of ``grain`` holding the run's logical date: its key, start and end."""
+    logical = context.get("logical_date")
+    if logical is None:
+        raise ValueError("this task needs a logical date: trigger the run with one")
+    ds = grain.key(logical)
+    return ds, grain.start(ds), grain.end(ds)
+
+
+def logical_day(context: Context, grain: Grain = DAY) -> str:
+    """The run's partition on the logical clock: the one holding its logical date, or when it was
+    due to run if it has none."""
+    return grain.key(context.get("logical_date") or context["dag_run"].run_after)
 
 
 def effective_from(operator: PipelineOperator, day: str) -> str:
-    """The day a move decided as of ``day`` takes effect: ``day``, or the first day after it that no
-    stage has acted on (``clock.first_open_day``), logged when they differ."""
+    """The partition a move decided as of ``day`` takes effect: ``day``, or the first one after it
+    that no stage has acted on (``clock.first_open_day``), logged when they differ."""
     from mlops.clock import first_open_day
 
-    effective = first_open_day(operator.lake_hook().storage, operator.pipeline.name, day)
+    effective = first_open_day(
+        operator.lake_hook().storage, operator.pipeline.name, day, operator.pipeline.grain
+    )
     if effective != day:
         operator.log.warning(
             "%s: days %s .. the day before %s were already scored or monitored with the champion of "
@@ -135,29 +141,31 @@ def run_type(context: Context) -> str:
     return str(getattr(kind, "value", kind))
 
 
-def partitions_of(context: Context) -> list[str]:
-    """The partitions a run processes, oldest first.
+def partitions_of(context: Context, grain: Grain = DAY) -> list[str]:
+    """The partitions a run processes, oldest first, as keys of the pipeline's ``grain``.
 
-    Manual runs over history name them with ``start_ds``/``end_ds``; a run for one partition (the
-    ``validated`` event of a day starts one per day, and the trigger form takes a partition key)
-    takes its key; a run started by unkeyed events takes the ``ds`` of each of them; otherwise the
-    logical date's day.
+    Manual runs over history name them with ``start_ds``/``end_ds`` (every partition between,
+    inclusive); a run for one partition (the ``validated`` event of a partition starts one per
+    partition, and the trigger form takes a partition key) takes its key; a run started by unkeyed
+    events takes the ``ds`` of each of them; otherwise the logical date's partition.
     """
     params = context.get("params") or {}
     if params.get("start_ds"):
-        first = dt.date.fromisoformat(params["start_ds"])
-        last = dt.date.fromisoformat(params.get("end_ds") or params["start_ds"])
+        first = grain.key(str(params["start_ds"]))
+        last = grain.key(str(params.get("end_ds") or params["start_ds"]))
         if last < first:
             raise ValueError(f"end_ds {last} is before start_ds {first}")
-        return [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+        return grain.span(first, last)
     key = getattr(context.get("dag_run"), "partition_key", None)
     if key:
         try:
-            return [dt.date.fromisoformat(str(key)[:10]).isoformat()]
+            return [grain.key(str(key))]
         except ValueError:
-            raise ValueError(f"partition key {key!r} is not a day (YYYY-MM-DD)") from None
+            raise ValueError(
+                f"partition key {key!r} is not a partition (YYYY-MM-DD, or YYYY-MM-DDTHH for an hour)"
+            ) from None
     events = [e for batch in (context.get("triggering_asset_events") or {}).values() for e in batch]
     found = sorted({str((e.extra or {})["ds"]) for e in events if "ds" in (e.extra or {})})
     if found:
         return found
-    return [PipelineOperator.interval(context)[0]]
+    return [partition_interval(context, grain)[0]]

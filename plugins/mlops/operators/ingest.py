@@ -104,6 +104,7 @@ class ValidatePartitionOperator(PipelineOperator):
                 ds,
                 interval_start=start,
                 interval_end=end,
+                period=self.pipeline.grain.describe(ds),
                 context=GreatExpectationsHook().context,
             )
         except PartitionRejected as exc:

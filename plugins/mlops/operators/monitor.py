@@ -49,7 +49,7 @@ class MonitorDriftOperator(ModelOperator):
 
         name = self.pipeline.name
         moves = history(self.mlflow.reader, name)
-        days = partitions_of(context)
+        days = partitions_of(context, self.pipeline.grain)
         if not any(champion_on(moves, ds) for ds in days):
             # Before the first promotion: answered without loading MLflow, pandas or a model.
             raise AirflowSkipException(

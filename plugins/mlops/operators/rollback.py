@@ -51,7 +51,7 @@ class RollbackOperator(ModelOperator):
             reason=reason,
             airflow_run_id=context["run_id"],
             metrics={},
-            effective_day=effective_from(self, logical_day(context)),
+            effective_day=effective_from(self, logical_day(context, self.pipeline.grain)),
             order=ORDER["rollback"],
             kind="rollback",
         )

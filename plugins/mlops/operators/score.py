@@ -26,7 +26,7 @@ class ScorePartitionsOperator(ModelOperator):
 
         name = self.pipeline.name
         requested = context["params"].get("model_version")
-        days = partitions_of(context)
+        days = partitions_of(context, self.pipeline.grain)
         moves = [] if requested is not None else history(self.mlflow.reader, name)
         if requested is None and not any(champion_on(moves, ds) for ds in days):
             # Before the first promotion: answered without loading MLflow, pandas or a model.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
+from mlops.grain import parse_key
 from mlops.operators.base import ModelOperator, run_type
 
 if TYPE_CHECKING:
@@ -34,8 +35,8 @@ def airflow_runs(context: Context, pipeline: str) -> AirflowRuns:
         return "active" if ti.get_dr_count(dag_id=dag_id, logical_dates=[logical]) else "absent"
 
     def ingest(ds: str) -> RunState:
-        day = dt.date.fromisoformat(ds)
-        return state(f"{pipeline}_ingest", dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
+        # A partition's ingest run has the partition's start, which its key names, as logical date.
+        return state(f"{pipeline}_ingest", parse_key(ds))
 
     return AirflowRuns(ingest=ingest, scheduled_train=lambda fire: state(f"{pipeline}_train", fire))
 
@@ -107,5 +108,5 @@ class WaitForWindowSensor(SettleSensor):
     def waiting(self, context: Context) -> list[str]:
         from mlops.operators.train import trigger_of
 
-        trigger = trigger_of(context)
+        trigger = trigger_of(context, self.pipeline.grain)
         return self.past(context).before_training(trigger.kind, trigger.as_of)

@@ -2,45 +2,50 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from mlops.grain import DAY
 from mlops.operators.base import ModelOperator, effective_from, logical_day, run_type
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from mlops.config import Pipeline
+    from mlops.grain import Grain
     from mlops.plan import TrainingPlan, Trigger
 
 PLAN_KEY = "plan"
 
 
-def trigger_of(context: Context) -> Trigger:
+def trigger_of(context: Context, grain: Grain = DAY) -> Trigger:
     """Why this run trains and on which window: drift (with its payload), schedule, backfill or manual.
 
     A drift retrain (started by the monitor's ``retrain`` with the drift event's extra in its conf)
     trains on the window ending at the drifted day; any other run on the window ending the day
     before its logical date (that day's partition is the last one complete).
     """
-    from mlops.clock import shift
     from mlops.operators.monitor import DRIFT_CONF
     from mlops.plan import Trigger
 
     drift = (getattr(context["dag_run"], "conf", None) or {}).get(DRIFT_CONF)
     if drift:
-        return Trigger(kind="drift", as_of=str(drift["ds"]), payload=dict(drift))
-    as_of = shift(logical_day(context), -1)
+        as_of = grain.key(str(drift["ds"]))
+        return Trigger(kind="drift", as_of=as_of, payload=dict(drift), effective=grain.shift(as_of, 1))
+    # The partition holding the logical date is never complete at that moment: the one before it is.
+    current = logical_day(context, grain)
+    as_of = grain.shift(current, -1)
     reason = (context["params"].get("reason") or "").strip()
     kind = {"backfill": "backfill", "manual": "manual"}.get(run_type(context), "schedule")
-    return Trigger(kind=kind, as_of=as_of, payload={"reason": reason} if reason else {})
+    payload = {"reason": reason} if reason else {}
+    return Trigger(kind=kind, as_of=as_of, payload=payload, effective=current)
 
 
 def window_length(pipeline: Pipeline, context: Context) -> int:
-    return int(context["params"].get("window_days") or pipeline.training.window_days)
+    """The window in partitions: the trigger form's ``window``, else ``training.window``."""
+    return int(context["params"].get("window") or pipeline.windows.window)
 
 
 def plan_of(context: Context) -> TrainingPlan:
@@ -67,14 +72,9 @@ class PrepareTrainingOperator(ModelOperator):
         from mlops.training import trial_params
         from mlops.window import WindowTooSmall, scan
 
-        trigger = trigger_of(context)
+        trigger = trigger_of(context, self.pipeline.grain)
         lake = self.lake_hook()
-        window = scan(
-            lake.storage,
-            self.pipeline,
-            dt.date.fromisoformat(trigger.as_of),
-            window_length(self.pipeline, context),
-        )
+        window = scan(lake.storage, self.pipeline, trigger.as_of, window_length(self.pipeline, context))
         try:
             window.check(self.pipeline)
         except WindowTooSmall as exc:
@@ -200,7 +200,7 @@ class RegisterChallengerOperator(ModelOperator):
         plan = plan_of(context)
         trials = [TrialResult.from_dict(t) for t in self.trials]
         best = best_trial(trials, self.pipeline.promotion.primary_metric)
-        trained, holdout = plan.split(self.pipeline.training.holdout_days)
+        trained, holdout = plan.split(self.pipeline.windows.holdout)
         version = register_version(
             self.mlflow.client,
             self.pipeline.name,
@@ -319,7 +319,7 @@ class RecordTrainingOperator(ModelOperator):
         from mlops.clock import TrainingRecord, write_record
         from mlops.promotion import GateDecision
 
-        trigger = trigger_of(context)
+        trigger = trigger_of(context, self.pipeline.grain)
         ti = context["ti"]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]]).get(context["run_id"], {})
         failed = sorted(t for t, state in states.items() if state == "failed" and t != ti.task_id)
@@ -344,6 +344,7 @@ class RecordTrainingOperator(ModelOperator):
             champion_version=decision.champion_version if decision else None,
             reason=reason,
             metrics={"challenger": decision.challenger, "champion": decision.champion} if decision else None,
+            effective=trigger.effective_day,
         )
         write_record(self.lake_hook().storage, self.pipeline.name, record)
         self.log.info("%s run as of %s: %s (%s)", trigger.kind, trigger.as_of, outcome, reason)
