@@ -29,8 +29,10 @@ from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from mlops.config import Pipeline
 from mlops.dagkit import build_stage, champion_asset, dag_kwargs, end_of
+from mlops.operators.approval import ApprovePromotionOperator
 from mlops.operators.settle import WaitForWindowSensor
 from mlops.operators.train import (
+    APPROVAL_TASK,
     PrepareTrainingOperator,
     PromoteOperator,
     PromotionGateOperator,
@@ -152,11 +154,25 @@ def build(pipeline: Pipeline) -> DAG:
             task_id="register_challenger", pipeline=name, trials=trials.output
         )
         gate = PromotionGateOperator(task_id="gate", pipeline=name, challenger=register.output)
+        approval = None
+        if pipeline.promotion.approval.enabled:
+            approval = ApprovePromotionOperator(
+                task_id=APPROVAL_TASK,
+                pipeline=name,
+                decision=gate.output,
+                response_timeout=pipeline.promotion.approval.timeout_delta,
+            )
         promote = PromoteOperator(
-            task_id="promote", pipeline=name, decision=gate.output, outlets=[champion_asset(name)]
+            task_id="promote",
+            pipeline=name,
+            decision=gate.output,
+            approval=approval.output if approval else None,
+            outlets=[champion_asset(name)],
         )
         record = RecordTrainingOperator(task_id="record", pipeline=name, trigger_rule="all_done", retries=3)
         wait >> prepare >> trials >> register >> gate >> promote >> record
+        if approval:
+            gate >> approval >> promote
     return dag
 
 
