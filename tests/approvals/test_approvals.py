@@ -182,7 +182,8 @@ def test_approved_in_the_browser_under_required_actions(stack: EmbeddedStack, pa
     page.get_by_text(request["subject"]).first.click()
     expect(page.get_by_text("Trigger: manual run, reason: approved in the browser")).to_be_visible()
     expect(page.get_by_text(re.compile(r"Training window: trained on"))).to_be_visible()
-    page.get_by_label("Comment").fill("checked in the UI")
+    # The form names a request's field ``element_<param>``; its label is not tied to the input.
+    page.locator("input[name='element_comment']").fill("checked in the UI")
     page.get_by_role("button", name="Approve").click()
 
     assert wait_for_run(api, DAG, run_id)["state"] == "success"
