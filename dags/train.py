@@ -16,6 +16,12 @@ how many trials run in parallel and on which device (`auto` uses a GPU where the
 *Promotion*: *Force promotion* promotes without the required improvement (never below the floor);
 *Reason* (optional) is recorded on the MLflow run.
 
+**Approval.** With `promotion.approval.enabled` in the pipeline's YAML, `approve` sits between
+`gate` and `promote`: when the gate decides to promote (forced runs too, never a backfill), it waits
+under Browse → Required Actions, holding no worker slot, with challenger and champion compared on
+the page. *Approve* lets `promote` move `champion`; *Reject* (or the timeout's configured outcome)
+keeps the new version `challenger`, and the run succeeds. The answer is recorded on the version.
+
 **Output.** The MLflow experiment `<pipeline>` (each trial's **MLflow** link), a registered version
 with the alias `challenger`, `champion` when promoted (a `<pipeline>.champion` event), and the
 run's decision in `reports/ds=<window end>/training/<kind>/decision.json`.

@@ -206,3 +206,64 @@ def test_the_notifications_config_round_trips() -> None:
     assert json.loads(Notifications.model_validate(raw).model_dump_json(exclude_none=True))["webhook"][
         "events"
     ] == ["drift_fired"]
+
+
+def test_a_rollback_asks_too_when_rollback_approval_is_on_and_a_rejection_moves_nothing(
+    endpoints: tuple[Mailbox, Received], make_operator: Callable[..., Any], make_context: Callable[..., Any],
+    fake_mlflow: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from mlops.operators.approval import ApproveRollbackOperator
+    from mlops.operators.rollback import RollbackOperator
+
+    fake_mlflow.client.add("1", **{"gate.cleared_floor": "true"})
+    fake_mlflow.client.moved("2", "2026-02-02")
+    fake_mlflow.client.versions["2"].tags["promotion.previous_champion"] = "1"
+    monkeypatch.setattr(
+        "mlops.registry.move_champion", lambda *a, **k: pytest.fail("the alias must not move")
+    )
+    context = make_context(params={"target_version": None, "reason": "v2 mis-scores premium"})
+    approve = make_operator(ApproveRollbackOperator, task_id="approve")
+    assert approve.required() is False  # approval.rollback is off in this YAML
+
+    version, subject, body = approve.request(context)
+    assert (version, subject) == ("1", "churn: roll champion back from version 2 to 1?")
+    assert (
+        "Reason: v2 mis-scores premium" in body
+        and "(http://mlflow-ui.test/#/models/churn/versions/1)" in body
+    )
+    answer = approve.execute_complete(context, _answer("Reject", "reviewer", "v2 is fine"))
+    assert fake_mlflow.client.versions["1"].tags["approval.rollback.decision"] == "rejected"
+    rollback = make_operator(RollbackOperator, task_id="rollback", approval=answer)
+    with pytest.raises(AirflowSkipException, match=r"not rolled back: rejected by reviewer .*: v2 is fine"):
+        rollback.execute(context)
+
+
+def test_asking_records_awaiting_approval_and_announces_the_required_actions_page(
+    endpoints: tuple[Mailbox, Received], make_operator: Callable[..., Any], make_context: Callable[..., Any],
+    fake_mlflow: Any, monkeypatch: pytest.MonkeyPatch, lake: Any,
+) -> None:  # fmt: skip
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    from mlops.clock import read_record
+
+    _, web = endpoints
+    for version in ("3", "4"):
+        fake_mlflow.client.add(version)
+    # Airflow's part (write the request, park the task) runs on a worker; here it only says it was reached.
+    monkeypatch.setattr(HITLOperator, "execute", lambda self, context: "parked")
+    context = make_context(xcom={("prepare", "plan"): plan(Trigger(kind="schedule", as_of="2026-03-01"))})
+    context["ti"].run_id, context["ti"].map_index = context["run_id"], -1
+    context["ti"].xcom_pull = lambda task_ids, key=None: (
+        decision() if task_ids == "gate" else plan(Trigger(kind="schedule", as_of="2026-03-01"))
+    )
+    approve = make_operator(ApprovePromotionOperator, task_id="approve", decision=decision())
+
+    assert approve.execute(context) == "parked"
+
+    assert approve.response_timeout == dt.timedelta(hours=2) and approve.defaults == ["Reject"]
+    assert read_record(lake, "churn", "2026-01-06", "schedule").outcome == "awaiting_approval"
+    [hook] = web.at("/hook")
+    assert hook["event"] == "approval_requested" and hook["version"] == "4"
+    page = f"{BASE}/dags/churn_test/runs/scheduled__2026-01-07T00:00:00+00:00/tasks/task/required_actions?map_index=-1"
+    assert hook["links"]["Approve or reject"] == page
+    assert "waits up to 2h, then: reject" in hook["details"]
