@@ -267,3 +267,18 @@ def test_asking_records_awaiting_approval_and_announces_the_required_actions_pag
     page = f"{BASE}/dags/churn_test/runs/scheduled__2026-01-07T00:00:00+00:00/tasks/task/required_actions?map_index=-1"
     assert hook["links"]["Approve or reject"] == page
     assert "waits up to 2h, then: reject" in hook["details"]
+
+
+def test_a_backfill_never_asks(
+    endpoints: tuple[Mailbox, Received], make_operator: Callable[..., Any], make_context: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    _, web = endpoints
+    monkeypatch.setattr(HITLOperator, "execute", lambda self, context: pytest.fail("a backfill must not ask"))
+    backfill = {**decision(), "promote": False}  # the gate would promote; a backfill run never does
+    approve = make_operator(ApprovePromotionOperator, task_id="approve", decision=backfill)
+
+    assert approve.execute(make_context(run_type="backfill")) == {"asked": False}
+    assert web.at("/hook") == []
