@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-.PHONY: help install run stop status test test-distributed test-faults test-replay test-ui replay-report lint format bench demo-data suites clean serve compose-check
+.PHONY: help install run stop status test test-distributed test-faults test-replay test-ui test-approvals replay-report lint format bench demo-data suites clean serve compose-check
 
 help:
-	@echo "make run | stop | status | serve | test | test-distributed | test-faults | test-replay | test-ui | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
+	@echo "make run | stop | status | serve | test | test-distributed | test-faults | test-replay | test-ui | test-approvals | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
 
 # The venv is rebuilt only when a requirements or constraints file changed since the last install.
 install: $(STAMP)
@@ -75,6 +75,15 @@ test-ui: install
 	  $$sudo apt-get update -qq && \
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(BIN)/python -m pytest -q tests/ui $(PYTEST_ARGS)
+
+# The approval gate end to end on an embedded stack of its own: approved through the REST API,
+# rejected, timed out, and approved in a real browser under Required Actions (chromium as for test-ui).
+test-approvals: install
+	@command -v chromium >/dev/null || { \
+	  sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	$(BIN)/python -m pytest -q -s tests/approvals $(PYTEST_ARGS)
 
 # The per-day outcome table of the embedded stack's replay (champion, predictions, verdicts, trains).
 replay-report: install

@@ -18,6 +18,7 @@ from airflow.sdk import DAG, Param
 
 from mlops.config import Pipeline
 from mlops.dagkit import build_stage, champion_asset, dag_kwargs
+from mlops.operators.approval import ApproveRollbackOperator
 from mlops.operators.rollback import RollbackOperator
 
 
@@ -46,7 +47,21 @@ def build(pipeline: Pipeline) -> DAG:
             ),
         },
     ) as dag:
-        RollbackOperator(task_id="rollback", pipeline=pipeline.name, outlets=[champion_asset(pipeline.name)])
+        approval = None
+        if pipeline.promotion.approval.rollback:
+            approval = ApproveRollbackOperator(
+                task_id="approve",
+                pipeline=pipeline.name,
+                response_timeout=pipeline.promotion.approval.timeout_delta,
+            )
+        rollback = RollbackOperator(
+            task_id="rollback",
+            pipeline=pipeline.name,
+            approval=approval.output if approval else None,
+            outlets=[champion_asset(pipeline.name)],
+        )
+        if approval:
+            approval >> rollback
     return dag
 
 

@@ -16,6 +16,12 @@ how many trials run in parallel and on which device (`auto` uses a GPU where the
 *Promotion*: *Force promotion* promotes without the required improvement (never below the floor);
 *Reason* (optional) is recorded on the MLflow run.
 
+**Approval.** With `promotion.approval.enabled` in the pipeline's YAML, `approve` sits between
+`gate` and `promote`: when the gate decides to promote (forced runs too, never a backfill), it waits
+under Browse → Required Actions, holding no worker slot, with challenger and champion compared on
+the page. *Approve* lets `promote` move `champion`; *Reject* (or the timeout's configured outcome)
+keeps the new version `challenger`, and the run succeeds. The answer is recorded on the version.
+
 **Output.** The MLflow experiment `<pipeline>` (each trial's **MLflow** link), a registered version
 with the alias `challenger`, `champion` when promoted (a `<pipeline>.champion` event), and the
 run's decision in `reports/ds=<window end>/training/<kind>/decision.json`.
@@ -29,8 +35,10 @@ from airflow.sdk import DAG, CronTriggerTimetable, Param
 
 from mlops.config import Pipeline, Training, TrainingParams, bounds
 from mlops.dagkit import build_stage, champion_asset, dag_kwargs, end_of
+from mlops.operators.approval import ApprovePromotionOperator
 from mlops.operators.settle import WaitForWindowSensor
 from mlops.operators.train import (
+    APPROVAL_TASK,
     PrepareTrainingOperator,
     PromoteOperator,
     PromotionGateOperator,
@@ -149,11 +157,25 @@ def build(pipeline: Pipeline) -> DAG:
             task_id="register_challenger", pipeline=name, trials=trials.output
         )
         gate = PromotionGateOperator(task_id="gate", pipeline=name, challenger=register.output)
+        approval = None
+        if pipeline.promotion.approval.enabled:
+            approval = ApprovePromotionOperator(
+                task_id=APPROVAL_TASK,
+                pipeline=name,
+                decision=gate.output,
+                response_timeout=pipeline.promotion.approval.timeout_delta,
+            )
         promote = PromoteOperator(
-            task_id="promote", pipeline=name, decision=gate.output, outlets=[champion_asset(name)]
+            task_id="promote",
+            pipeline=name,
+            decision=gate.output,
+            approval=approval.output if approval else None,
+            outlets=[champion_asset(name)],
         )
         record = RecordTrainingOperator(task_id="record", pipeline=name, trigger_rule="all_done", retries=3)
         wait >> prepare >> trials >> register >> gate >> promote >> record
+        if approval:
+            gate >> approval >> promote
     return dag
 
 

@@ -107,7 +107,9 @@ def first_open_day(lake: Storage, pipeline: str, day: str, grain: Grain = DAY) -
 class TrainingRecord:
     """The end of one train run, written whatever happened: what waits on the run reads it.
 
-    ``outcome``: promoted, not_promoted, superseded (a later decision already held), failed.
+    ``outcome``: promoted, not_promoted, superseded (a later decision already held), failed,
+    rejected (a reviewer said no), or awaiting_approval (written while a reviewer decides: the champion
+    in force stays, and the days after are not held up).
     """
 
     as_of: str

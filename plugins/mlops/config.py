@@ -213,12 +213,85 @@ class Training(_Strict):
     wait_timeout_minutes: int = Field(default=120, ge=0)
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str | int | float) -> dt.timedelta:
+    """``90s``, ``15m``, ``24h``, ``2d`` (or a number of seconds) as a timedelta."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    else:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 24h, 2d)")
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return dt.timedelta(seconds=seconds)
+
+
+class Approval(_Strict):
+    """A person approves a promotion (and, with ``rollback``, a rollback) before ``champion`` moves."""
+
+    enabled: bool = False
+    timeout: str = Field(default="24h", description="how long a request waits: 90s, 15m, 24h, 2d")
+    on_timeout: Literal["reject", "approve"] = "reject"
+    rollback: bool = False
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def timeout_delta(self) -> dt.timedelta:
+        return parse_duration(self.timeout)
+
+
 class Promotion(_Strict):
     primary_metric: Literal["auc", "log_loss"] = "auc"
     min_improvement: float = Field(default=0.002, ge=0)
     floor: float = Field(default=0.6, description="absolute floor the first champion must clear")
     max_slice_regression: float = Field(default=0.02, ge=0)
     allow_backfill_promotion: bool = False
+    approval: Approval = Approval()
+
+
+NotificationEvent = Literal[
+    "rejected_day", "drift_fired", "champion_changed", "approval_requested", "task_failed"
+]
+ALL_EVENTS: tuple[str, ...] = NotificationEvent.__args__  # type: ignore[attr-defined]
+
+
+class _Channel(_Strict):
+    events: list[NotificationEvent] = Field(min_length=1, description="the events sent to this channel")
+
+
+class EmailChannel(_Channel):
+    conn_id: str = Field(default="smtp_default", description="an Airflow smtp connection")
+    to: list[str] = Field(min_length=1)
+    from_email: str | None = None
+
+
+class SlackChannel(_Channel):
+    conn_id: str = Field(default="slack_webhook_default", description="an Airflow slackwebhook connection")
+
+
+class WebhookChannel(_Channel):
+    url: str = Field(pattern=r"^https?://", description="receives each message as a JSON POST")
+    timeout_seconds: float = Field(default=10, gt=0, le=120)
+
+
+class Notifications(_Strict):
+    email: EmailChannel | None = None
+    slack: SlackChannel | None = None
+    webhook: WebhookChannel | None = None
+
+    def channels_for(self, event: str) -> list[str]:
+        """The channels (``email``, ``slack``, ``webhook``) that send ``event``."""
+        chosen = {"email": self.email, "slack": self.slack, "webhook": self.webhook}
+        return [name for name, channel in chosen.items() if channel is not None and event in channel.events]
 
 
 class Persistence(_Strict):
@@ -347,6 +420,7 @@ class Pipeline(_Strict):
     training: Training = Training()
     promotion: Promotion = Promotion()
     drift: Drift = Drift()
+    notifications: Notifications = Notifications()
     retries: int = Field(default=2, ge=0)
     retry_delay_minutes: float = Field(default=2, ge=0)
     # Every task fails after this long rather than hanging (a server that stopped answering); a

@@ -57,6 +57,11 @@ def end_of(pipeline: Pipeline) -> dt.datetime | None:
 def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, Any]:
     """The arguments every stage's DAG shares: owner, retries, tags, dates, docs."""
     intro = f"**Pipeline `{pipeline.name}`**: {pipeline.description}\n\n" if pipeline.description else ""
+    failure: dict[str, Any] = {}
+    if pipeline.notifications.channels_for("task_failed"):
+        from mlops.operators.base import FailureNotifier
+
+        failure["on_failure_callback"] = FailureNotifier(pipeline.name)
     return {
         "dag_id": dag_id(pipeline.name, stage),
         "description": f"{pipeline.name}: {stage}",
@@ -69,6 +74,7 @@ def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, A
             "retry_delay": dt.timedelta(minutes=pipeline.retry_delay_minutes),
             "retry_exponential_backoff": True,
             "execution_timeout": dt.timedelta(minutes=pipeline.task_timeout_minutes),
+            **failure,
         },
         "max_active_runs": {
             "ingest": pipeline.schedules.max_active_ingest_runs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 
     from mlops.hooks.lake import LakeHook
     from mlops.hooks.mlflow import MlflowHook
+    from mlops.registry import Move
 
 
 class PipelineOperator(BaseOperator):
@@ -40,6 +42,23 @@ class PipelineOperator(BaseOperator):
     @cached_property
     def pipeline(self) -> Pipeline:
         return load_pipeline(self.settings.pipelines_dir / f"{self.pipeline_name}.yaml")
+
+    def notify(
+        self,
+        context: Context,
+        event: str,
+        title: str,
+        *,
+        day: str | None = None,
+        version: str | None = None,
+        details: list[str] | None = None,
+        links: dict[str, str | None] | None = None,
+    ) -> dict[str, str]:
+        """Send ``event`` to the channels the pipeline chose for it, with a link to this run first;
+        returns each channel's outcome. Never raises (``mlops.notify.send``)."""
+        return notify_pipeline(
+            self.pipeline, context, event, title, day=day, version=version, details=details, links=links
+        )
 
     def lake_hook(self, root: str | None = None) -> LakeHook:
         from mlops.hooks.lake import LakeHook
@@ -67,6 +86,65 @@ def reports_base_url() -> str | None:
     return conf.get("api", "base_url", fallback=None) or None
 
 
+def notify_pipeline(
+    pipeline: Pipeline,
+    context: Context,
+    event: str,
+    title: str,
+    *,
+    day: str | None = None,
+    version: str | None = None,
+    details: list[str] | None = None,
+    links: dict[str, str | None] | None = None,
+) -> dict[str, str]:
+    """``PipelineOperator.notify`` for code that has a pipeline but no operator (a failure callback)."""
+    from mlops.notify import Notice, absolute_links, run_url, send
+
+    if not pipeline.notifications.channels_for(event):
+        return {}
+    try:
+        ti = context["ti"]
+        run = run_url(reports_base_url(), ti.dag_id, context["run_id"])
+        notice = Notice(
+            pipeline=pipeline.name,
+            event=event,
+            title=title,
+            day=day,
+            version=version,
+            details=[f"Airflow: {ti.dag_id} / {context['run_id']} / {ti.task_id}", *(details or [])],
+            links=absolute_links({"Airflow run": run, **(links or {})}),
+        )
+    except Exception:  # building the message must not fail the task either
+        logging.getLogger(__name__).exception(
+            "%s: the %s notification could not be built", pipeline.name, event
+        )
+        return {}
+    return send(pipeline.notifications, notice, context)
+
+
+class FailureNotifier:
+    """``on_failure_callback`` of a pipeline's tasks: Airflow calls it once the last retry failed."""
+
+    def __init__(self, pipeline: str) -> None:
+        self.pipeline_name = pipeline
+
+    def __call__(self, context: Context) -> None:
+        pipeline = load_pipeline(get_settings().pipelines_dir / f"{self.pipeline_name}.yaml")
+        ti = context["ti"]
+        error = context.get("exception")
+        day = context.get("logical_date")
+        notify_pipeline(
+            pipeline,
+            context,
+            "task_failed",
+            f"task {ti.task_id} failed after its last try",
+            day=day.date().isoformat() if day else None,
+            details=[
+                f"try {ti.try_number}: {str(error).splitlines()[0][:500] if error else 'no error recorded'}"
+            ],
+        )
+
+
 class TaskSetLink(BaseOperatorLink):
     """A link whose URL the task set while it ran, in the operator attribute ``attribute``."""
 
@@ -92,6 +170,22 @@ class ModelOperator(PipelineOperator):
     def __init__(self, *, pipeline: str, **kwargs: Any) -> None:
         super().__init__(pipeline=pipeline, **kwargs)
         self.mlflow_url: str | None = None
+
+    def announce_move(self, context: Context, move: Move) -> None:
+        """The ``champion_changed`` notification of a promotion or a rollback."""
+        self.notify(
+            context,
+            "champion_changed",
+            f"champion is now version {move.version} ({move.kind})",
+            day=move.effective_day,
+            version=move.version,
+            details=[
+                f"previous champion: {move.previous or 'none'}",
+                f"effective from {move.effective_day}",
+                move.reason,
+            ],
+            links={"MLflow version": self.mlflow.version_url(move.model, move.version)},
+        )
 
     @cached_property
     def mlflow(self) -> MlflowHook:

@@ -109,6 +109,14 @@ class ValidatePartitionOperator(PipelineOperator):
             )
         except PartitionRejected as exc:
             self.data_docs_url = report_url(self.pipeline.name, ds, DATA_DOCS, reports_base_url())
+            self.notify(
+                context,
+                "rejected_day",
+                f"day {ds} rejected by validation",
+                day=ds,
+                details=[str(exc)[:1500]],
+                links={"Data Docs": self.data_docs_url},
+            )
             raise AirflowFailException(str(exc)) from None
         except PartitionMissing as exc:
             raise AirflowFailException(f"{self.pipeline.name} {ds}: {exc}") from None

@@ -139,7 +139,27 @@ class EmitDriftOperator(ModelOperator):
         )
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = dict(self.payload)
+        self._announce(context)
         return dict(self.payload)
+
+    def _announce(self, context: Context) -> None:
+        from mlops.drift_reports import PAGE
+        from mlops.report_pages import report_url
+
+        ds, version = str(self.payload["ds"]), str(self.payload["champion_version"])
+        features = ", ".join(str(f) for f in self.payload.get("features") or []) or "none"
+        self.notify(
+            context,
+            "drift_fired",
+            f"drift fired on {ds}: a retrain starts",
+            day=ds,
+            version=version,
+            details=[f"drifted features: {features}", str(self.payload.get("reason") or "")],
+            links={
+                "Drift report": report_url(self.pipeline.name, ds, f"drift/{PAGE}", reports_base_url()),
+                "MLflow champion version": self.mlflow.version_url(self.pipeline.name, version),
+            },
+        )
 
 
 # The train run's conf key that carries the drift event's extra.

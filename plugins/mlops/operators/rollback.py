@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from mlops.operators.base import ModelOperator, effective_from, logical_day
 
@@ -20,8 +20,15 @@ class RollbackOperator(ModelOperator):
     or a decision later on the logical clock holds. Fires the ``<pipeline>.champion`` outlet.
     """
 
+    template_fields = (*ModelOperator.template_fields, "approval")
+
+    def __init__(self, *, pipeline: str, approval: Any = None, **kwargs: Any) -> None:
+        super().__init__(pipeline=pipeline, **kwargs)
+        self.approval = approval  # the approval task's answer, when rollbacks ask for one
+
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.clock import ORDER
+        from mlops.operators.approval import review_of
         from mlops.registry import (
             CHAMPION,
             ChampionChanged,
@@ -43,7 +50,12 @@ class RollbackOperator(ModelOperator):
             raise AirflowFailException(str(exc)) from None
         if target == current:
             raise AirflowFailException(f"{name}: version {target} is already the champion")
-        reason = f"rollback: {params.get('reason') or 'no reason given'}"
+        review = review_of(self.approval)
+        if review is not None and not review.approved:
+            raise AirflowSkipException(f"not rolled back: {review.summary}; champion stays version {current}")
+        reason = f"rollback: {params.get('reason') or 'no reason given'}" + (
+            f"; {review.summary}" if review else ""
+        )
         move = Move(
             model=name,
             version=target,
@@ -70,4 +82,5 @@ class RollbackOperator(ModelOperator):
         for outlet in self.outlets:
             context["outlet_events"][outlet].extra = extra
         self.log.info("champion rolled back from version %s to %s", current, target)
+        self.announce_move(context, move)
         return extra

@@ -13,9 +13,11 @@ from mlops.operators.base import ModelOperator, effective_from, logical_day, run
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from mlops.clock import TrainingRecord
     from mlops.config import Pipeline
     from mlops.grain import Grain
     from mlops.plan import TrainingPlan, Trigger
+    from mlops.promotion import GateDecision
 
 PLAN_KEY = "plan"
 
@@ -261,25 +263,33 @@ class PromoteOperator(ModelOperator):
     later in the logical order already holds. Its outlet ``<pipeline>.champion`` fires only on a move.
     """
 
-    template_fields = (*ModelOperator.template_fields, "decision")
+    template_fields = (*ModelOperator.template_fields, "decision", "approval")
 
-    def __init__(self, *, pipeline: str, decision: Any, **kwargs: Any) -> None:
+    def __init__(self, *, pipeline: str, decision: Any, approval: Any = None, **kwargs: Any) -> None:
         super().__init__(pipeline=pipeline, **kwargs)
         self.decision = decision
+        self.approval = approval  # the approval task's answer, when the pipeline asks for one
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from mlops.operators.approval import review_of
         from mlops.promotion import GateDecision
         from mlops.registry import ChampionChanged, Move, Superseded, move_champion
 
         decision = GateDecision.from_dict(self.decision)
         if not decision.promote:
             raise AirflowSkipException(f"not promoted: {decision.reason}")
+        review = review_of(self.approval)
+        if review is not None and not review.approved:
+            raise AirflowSkipException(
+                f"not promoted: {review.summary}; version {decision.version} stays challenger"
+            )
+        reason = decision.reason + (f"; {review.summary}" if review else "")
         trigger = plan_of(context).trigger
         move = Move(
             model=self.pipeline.name,
             version=decision.version,
             previous=decision.champion_version,
-            reason=decision.reason,
+            reason=reason,
             airflow_run_id=context["run_id"],
             metrics={"challenger": decision.challenger, "champion": decision.champion},
             effective_day=effective_from(self, trigger.effective_day),
@@ -304,6 +314,7 @@ class PromoteOperator(ModelOperator):
         self.log.info(
             "champion is now version %s (was %s) as of %s", move.version, move.previous, move.effective_day
         )
+        self.announce_move(context, move)
         return extra
 
 
@@ -316,37 +327,27 @@ class RecordTrainingOperator(ModelOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.clock import TrainingRecord, write_record
-        from mlops.promotion import GateDecision
+        from mlops.operators.approval import review_of
 
         trigger = trigger_of(context, self.pipeline.grain)
         ti = context["ti"]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]]).get(context["run_id"], {})
         failed = sorted(t for t, state in states.items() if state == "failed" and t != ti.task_id)
-        gate = ti.xcom_pull(task_ids="gate")
-        decision = GateDecision.from_dict(gate) if gate else None
+        decision = gate_of(context)
+        review = review_of(ti.xcom_pull(task_ids=APPROVAL_TASK)) if APPROVAL_TASK in states else None
         if failed:
             outcome, reason = "failed", f"failed in {', '.join(failed)}"
         elif decision is None:
             outcome, reason = "failed", "no gate decision"
         elif states.get("promote") == "success":
-            outcome, reason = "promoted", decision.reason
+            outcome, reason = "promoted", decision.reason + (f"; {review.summary}" if review else "")
+        elif decision.promote and review is not None and not review.approved:
+            outcome, reason = "rejected", f"{decision.reason}; {review.summary}"
         elif decision.promote:
             outcome, reason = "superseded", "a decision later in the logical order already holds"
         else:
             outcome, reason = "not_promoted", decision.reason
-        record = TrainingRecord(
-            as_of=trigger.as_of,
-            kind=trigger.kind,
-            outcome=outcome,
-            airflow_run_id=context["run_id"],
-            version=decision.version if decision else None,
-            champion_version=decision.champion_version if decision else None,
-            reason=reason,
-            metrics={"challenger": decision.challenger, "champion": decision.champion} if decision else None,
-            effective=trigger.effective_day,
-        )
-        write_record(self.lake_hook().storage, self.pipeline.name, record)
+        record = record_outcome(self, context, outcome, reason)
         self.log.info("%s run as of %s: %s (%s)", trigger.kind, trigger.as_of, outcome, reason)
         self._end_mlflow_runs(context, failed=outcome == "failed")
         if outcome == "failed":
@@ -365,3 +366,35 @@ class RecordTrainingOperator(ModelOperator):
         parent = plan["parent_run_id"]
         client.set_terminated(parent, "FAILED" if failed else "FINISHED")
         close_abandoned_runs(client, client.get_run(parent).info.experiment_id, context["run_id"])
+
+
+# The task between the gate and promote when the pipeline asks a person (``promotion.approval``).
+APPROVAL_TASK = "approve"
+
+
+def gate_of(context: Context) -> GateDecision | None:
+    """The gate's decision in this run, or None when the gate did not decide."""
+    from mlops.promotion import GateDecision
+
+    gate = context["ti"].xcom_pull(task_ids="gate")
+    return GateDecision.from_dict(gate) if gate else None
+
+
+def record_outcome(operator: ModelOperator, context: Context, outcome: str, reason: str) -> TrainingRecord:
+    """Write the run's ``TrainingRecord`` (what the logical clock waits on) with ``outcome``."""
+    from mlops.clock import TrainingRecord, write_record
+
+    trigger, decision = trigger_of(context, operator.pipeline.grain), gate_of(context)
+    record = TrainingRecord(
+        as_of=trigger.as_of,
+        kind=trigger.kind,
+        outcome=outcome,
+        airflow_run_id=context["run_id"],
+        version=decision.version if decision else None,
+        champion_version=decision.champion_version if decision else None,
+        reason=reason,
+        metrics={"challenger": decision.challenger, "champion": decision.champion} if decision else None,
+        effective=trigger.effective_day,
+    )
+    write_record(operator.lake_hook().storage, operator.pipeline.name, record)
+    return record
