@@ -509,6 +509,10 @@ def rollback_target(client: MlflowClient, model: str, requested: str | None) -> 
         raise PromotionRefused(f"{model}: version {requested} does not exist") from exc
     if version.tags.get("gate.cleared_floor") != "true":
         raise PromotionRefused(f"{model}: version {requested} never cleared the promotion floor; refusing it")
+    from mlops.signing import is_signed
+
+    if not is_signed(version.tags):
+        raise PromotionRefused(f"{model}: version {requested} is unsigned; refusing it (mlops.signing)")
     return version.version
 
 

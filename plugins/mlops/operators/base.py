@@ -103,6 +103,18 @@ class ModelOperator(PipelineOperator):
 
         return MlflowHook(self.settings.mlflow_conn_id)
 
+    def refuse_unverified(self, version: str) -> None:
+        """Fail (no retry) unless ``version``'s files match its signature: the champion alias only
+        ever points at a verified version."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mlops.signing import UnverifiedModel
+
+        try:
+            self.mlflow.verify_version(self.pipeline.name, str(version))
+        except UnverifiedModel as exc:
+            raise AirflowFailException(f"not moving champion: {exc}") from None
+
 
 def logical_day(context: Context) -> str:
     """The run's day on the logical clock: its logical date, or when it was due to run if it has none."""
