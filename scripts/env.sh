@@ -29,3 +29,13 @@ export AIRFLOW_CONN_MLFLOW_DEFAULT="${AIRFLOW_CONN_MLFLOW_DEFAULT:-{\"conn_type\
 if [ -n "${MLOPS_S3_ENDPOINT:-}" ]; then
   export AIRFLOW_CONN_AWS_DEFAULT="{\"conn_type\": \"aws\", \"login\": \"${AWS_ACCESS_KEY_ID:-}\", \"password\": \"${AWS_SECRET_ACCESS_KEY:-}\", \"extra\": {\"endpoint_url\": \"$MLOPS_S3_ENDPOINT\", \"region_name\": \"${AWS_DEFAULT_REGION:-us-east-1}\"}}"
 fi
+# The model-signing key (mlops.signing): generated once per state directory, readable by its owner
+# only, never committed and never sent to MLflow. Rotating it: README, "Security".
+if [ -z "${AIRFLOW_CONN_MLOPS_SIGNING:-}" ]; then
+  MLOPS_SIGNING_KEY_FILE="$LOCAL/secrets/model-signing.key"
+  if [ ! -s "$MLOPS_SIGNING_KEY_FILE" ]; then
+    mkdir -p "$LOCAL/secrets"
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$MLOPS_SIGNING_KEY_FILE")
+  fi
+  export AIRFLOW_CONN_MLOPS_SIGNING="{\"conn_type\": \"generic\", \"password\": \"$(cat "$MLOPS_SIGNING_KEY_FILE")\"}"
+fi

@@ -303,6 +303,16 @@ def test_training_promotes_a_champion_whose_artifacts_are_in_s3(
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{location}/")
     keys = [o["Key"] for o in listed.get("Contents", [])]
     assert f"{prefix}/{location}/MLmodel" in keys, keys
+    # Signed at registration with the stack's key (never stored in MLflow): every file is listed.
+    from mlops.signing import KEY_ID_TAG, MANIFEST_TAG, SIGNATURE_TAG, SigningKey
+
+    secret = json.loads(stack.env["AIRFLOW_CONN_MLOPS_SIGNING"])["password"]
+    key = SigningKey.from_text(secret, source="the stack's env")
+    assert champion.tags[KEY_ID_TAG] == key.key_id
+    assert champion.tags[SIGNATURE_TAG] == key.sign(champion.tags[MANIFEST_TAG])
+    manifest = {line.split("  ", 1)[1] for line in champion.tags[MANIFEST_TAG].splitlines()}
+    assert {"MLmodel", "python_model.pkl", "artifacts/booster.ubj"} <= manifest
+    assert secret not in json.dumps([champion.tags, run.data.tags, run.data.params])
 
 
 @pytest.fixture(scope="module")
