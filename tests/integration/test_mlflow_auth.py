@@ -1,0 +1,108 @@
+"""MlflowHook against a real MLflow server with basic auth (``mlflow server --app-name basic-auth``).
+
+The credentials come from the connection's login and password and reach MLflow as its
+``MLFLOW_TRACKING_USERNAME``/``PASSWORD``; the tracking URI and every link the hook builds (the
+links operators show in the UI) carry none, even when the connection's host was written with them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+
+from mlops.hooks.mlflow import MlflowHook
+
+pytestmark = pytest.mark.integration
+
+ADMIN = "mlops-admin"
+PASSWORD = f"pw-{secrets.token_hex(12)}"
+
+
+@pytest.fixture(scope="module")
+def auth_server(start_mlflow, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("mlflow-auth")
+    config = root / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = NO_PERMISSIONS\n"
+        f"database_uri = sqlite:///{root / 'auth.db'}\n"
+        f"admin_username = {ADMIN}\n"
+        f"admin_password = {PASSWORD}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    with start_mlflow(
+        root,
+        extra_env={
+            "MLFLOW_AUTH_CONFIG_PATH": str(config),
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(16),
+        },
+        extra_args=("--app-name", "basic-auth"),
+    ) as uri:
+        yield uri
+
+
+@pytest.fixture(autouse=True)
+def clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook sets MLflow's credential variables in its process: restore them after each test."""
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def hook_for(monkeypatch: pytest.MonkeyPatch, conn_id: str, **connection: object) -> MlflowHook:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "http", **connection}))
+    return MlflowHook(conn_id)
+
+
+def context() -> dict:
+    ti = SimpleNamespace(dag_id="churn_score", task_id="score", try_number=1)
+    return {"ti": ti, "run_id": "manual__auth-test", "logical_date": None}
+
+
+@pytest.mark.parametrize(
+    "connection",
+    [
+        pytest.param({"login": ADMIN, "password": PASSWORD}, id="login-and-password"),
+        pytest.param({"userinfo": True}, id="credentials-written-into-the-host"),
+    ],
+)
+def test_the_hook_authenticates_and_no_link_carries_the_credentials(
+    auth_server: str, monkeypatch: pytest.MonkeyPatch, connection: dict
+) -> None:
+    host = auth_server
+    if connection.pop("userinfo", False):
+        host = auth_server.replace("http://", f"http://{ADMIN}:{PASSWORD}@")
+    hook = hook_for(monkeypatch, "mlflow_auth", host=host, **connection)
+
+    assert hook.tracking_uri == auth_server  # no userinfo
+    url = hook.record_run(
+        "auth-test", context(), name="score", role="scoring", tags={}, metrics={"rows": 1.0}
+    )
+    assert url.startswith(f"{auth_server}/#/runs/")
+    assert hook.version_url("churn", "1") == f"{auth_server}/#/models/churn/versions/1"
+    assert hook.reader.search_model_versions("name = 'churn'") == []  # the REST reader authenticates too
+    for shown in (url, hook.tracking_uri, hook.ui_url, hook.version_url("churn", "1")):
+        assert PASSWORD not in shown and "@" not in shown, shown
+
+
+def test_without_credentials_the_server_refuses(auth_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlflow.exceptions import MlflowException
+
+    hook = hook_for(monkeypatch, "mlflow_anonymous", host=auth_server)
+    with pytest.raises(MlflowException, match=r"401|Unauthorized|credentials"):
+        hook.client.search_experiments()
+    with pytest.raises(RuntimeError, match="answered 401"):
+        hook.reader.search_model_versions("name = 'churn'")
+
+
+def test_a_ui_url_with_userinfo_is_shown_without_it(
+    auth_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ui = f"http://{ADMIN}:{PASSWORD}@mlflow.example:5000/"
+    hook = hook_for(
+        monkeypatch, "mlflow_ui", host=auth_server, login=ADMIN, password=PASSWORD, extra={"ui_url": ui}
+    )
+    assert hook.run_url("abc") == "http://mlflow.example:5000/#/runs/abc"
