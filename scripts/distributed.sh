@@ -285,8 +285,10 @@ up() {
   launch scheduler "$PY/airflow" scheduler
   launch dag-processor "$PY/airflow" dag-processor
   launch api-server "$PY/airflow" api-server
-  launch triggerer "$PY/airflow" triggerer
-  launch worker "$PY/airflow" celery worker --concurrency "$WORKER_CONCURRENCY" \
+  # No log servers: Airflow binds them to every interface, and on one machine the API server reads
+  # the task logs from the shared log folder.
+  launch triggerer "$PY/airflow" triggerer --skip-serve-logs
+  launch worker "$PY/airflow" celery worker --skip-serve-logs --concurrency "$WORKER_CONCURRENCY" \
     --celery-hostname "mlops-worker@%h" --without-gossip --without-mingle
   wait_for worker "Celery worker ready" grep -q "mlops-worker@.* ready" "$LOGS/worker.log"
   wait_for api-server "GET /api/v2/monitor/health" curl -fsS --max-time 3 \

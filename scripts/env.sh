@@ -21,6 +21,8 @@ export AIRFLOW__API__WORKERS=1
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW_PORT:-8080}/execution/"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+# Every server of the stack listens on the loopback only (tests/listening.py checks it).
+export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST=127.0.0.1
 export MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 export MLOPS_LAKE_ROOT="${MLOPS_LAKE_ROOT:-$LOCAL/lake}"
 export MLOPS_LANDING_ROOT="${MLOPS_LANDING_ROOT:-$LOCAL/landing}"
