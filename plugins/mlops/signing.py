@@ -85,8 +85,8 @@ def is_signed(tags: dict[str, str]) -> bool:
     return all(tag in tags for tag in (MANIFEST_TAG, KEY_ID_TAG, SIGNATURE_TAG))
 
 
-def check(tags: dict[str, str], root: Path, key: SigningKey, label: str) -> None:
-    """Raise ``UnverifiedModel`` naming ``label`` (the version) and the offending file, if any."""
+def check_tags(tags: dict[str, str], key: SigningKey, label: str) -> None:
+    """Raise ``UnverifiedModel`` unless the version is signed, with ``key``, over its manifest tag."""
     if not is_signed(tags):
         raise UnverifiedModel(
             f"{label} is unsigned (no {SIGNATURE_TAG} tag): refusing to load it; re-sign it with "
@@ -97,9 +97,12 @@ def check(tags: dict[str, str], root: Path, key: SigningKey, label: str) -> None
             f"{label} was signed with key {tags[KEY_ID_TAG]}, not the current key {key.key_id}: "
             f"re-sign old versions after a key rotation (python -m mlops.signing resign)"
         )
-    manifest = tags[MANIFEST_TAG]
-    if not hmac.compare_digest(tags[SIGNATURE_TAG], key.sign(manifest)):
+    if not hmac.compare_digest(tags[SIGNATURE_TAG], key.sign(tags[MANIFEST_TAG])):
         raise UnverifiedModel(f"{label}: its {MANIFEST_TAG} tag does not match its signature (tags altered)")
+
+
+def check_files(manifest: str, root: Path, label: str) -> None:
+    """Raise ``UnverifiedModel`` naming the first file under ``root`` that differs from ``manifest``."""
     expected, found = _parse(manifest), _parse(manifest_of(root))
     for path in sorted(expected.keys() | found.keys()):
         if path not in found:
@@ -108,6 +111,12 @@ def check(tags: dict[str, str], root: Path, key: SigningKey, label: str) -> None
             raise UnverifiedModel(f"{label}: artifact file {path} was added after signing")
         if expected[path] != found[path]:
             raise UnverifiedModel(f"{label}: artifact file {path} was altered after signing (sha256 differs)")
+
+
+def check(tags: dict[str, str], root: Path, key: SigningKey, label: str) -> None:
+    """Raise ``UnverifiedModel`` naming ``label`` (the version) and the offending file, if any."""
+    check_tags(tags, key, label)
+    check_files(tags[MANIFEST_TAG], root, label)
 
 
 def label_of(model: str, version: str) -> str:
@@ -143,10 +152,9 @@ def verified_copy(
     """Download ``version`` into ``dest`` and check it; returns the model directory to load from."""
     tags = client.get_model_version(model, str(version)).tags
     label = label_of(model, str(version))
-    if not is_signed(tags):
-        check(tags, dest, key, label)  # raises: nothing to download for an unsigned version
+    check_tags(tags, key, label)  # before downloading anything
     root = download_version(tracking_uri, model, str(version), dest)
-    check(tags, root, key, label)
+    check_files(tags[MANIFEST_TAG], root, label)
     return root
 
 
