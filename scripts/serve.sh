@@ -31,7 +31,7 @@ case "$MLFLOW_TRACKING_URI" in
     curl -fsS --max-time 5 "${MLFLOW_TRACKING_URI%/}/health" >/dev/null 2>&1 ||
       die "the MLflow tracking server at $MLFLOW_TRACKING_URI does not answer (start the stack: make run)" ;;
 esac
-# The registry's own lookup (mlops.registry), with MLflow's credentials from the environment.
+# The registry's own lookup (mlops.registry) through the mlflow_default connection and its credentials.
 rc=0
 VERSION=$(python -m mlops.registry champion "$PIPELINE") || rc=$?
 case "$rc" in

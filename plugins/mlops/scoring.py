@@ -34,7 +34,7 @@ def load_model(tracking_uri: str, model: str, version: str, key: SigningKey) -> 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    return load_verified(client, tracking_uri, model, version, key)
+    return load_verified(client, model, version, key)
 
 
 @dataclass(frozen=True)

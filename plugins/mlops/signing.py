@@ -123,52 +123,43 @@ def label_of(model: str, version: str) -> str:
     return f"model {model} version {version}"
 
 
-def download_version(tracking_uri: str, model: str, version: str, dest: Path) -> Path:
-    """The version's artifact files (the logged model's directory) under ``dest``."""
-    import mlflow
+def download_version(client: MlflowClient, model: str, version: str, dest: Path) -> Path:
+    """The version's artifact files (the logged model's directory) under ``dest``.
+
+    From the location the registry gives for the version, against ``client``'s server: resolving
+    ``models:/...`` instead would go through MLflow's global URIs for some sources.
+    """
     import mlflow.artifacts
 
-    # A version registered from ``runs:/...`` resolves through the global URIs, whatever is passed.
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
-    try:
-        return Path(
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{model}/{version}",
-                dst_path=str(dest),
-                tracking_uri=tracking_uri,
-                registry_uri=tracking_uri,
-            )
+    location = client.get_model_version_download_uri(model, str(version))
+    return Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=location, dst_path=str(dest), tracking_uri=client.tracking_uri
         )
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
+    )
 
 
-def verified_copy(
-    client: MlflowClient, tracking_uri: str, model: str, version: str, key: SigningKey, dest: Path
-) -> Path:
+def verified_copy(client: MlflowClient, model: str, version: str, key: SigningKey, dest: Path) -> Path:
     """Download ``version`` into ``dest`` and check it; returns the model directory to load from."""
     tags = client.get_model_version(model, str(version)).tags
     label = label_of(model, str(version))
     check_tags(tags, key, label)  # before downloading anything
-    root = download_version(tracking_uri, model, str(version), dest)
+    root = download_version(client, model, str(version), dest)
     check_files(tags[MANIFEST_TAG], root, label)
     return root
 
 
-def load_verified(client: MlflowClient, tracking_uri: str, model: str, version: str, key: SigningKey) -> Any:
+def load_verified(client: MlflowClient, model: str, version: str, key: SigningKey) -> Any:
     """The version's pyfunc model, loaded only after its files matched their signature."""
     import mlflow.pyfunc
 
     with tempfile.TemporaryDirectory(prefix=f"mlops-{model}-v{version}-") as tmp:
-        root = verified_copy(client, tracking_uri, model, version, key, Path(tmp))
+        root = verified_copy(client, model, version, key, Path(tmp))
         # The booster and the pipeline YAML are read into memory by load_context: the copy can go.
         return mlflow.pyfunc.load_model(str(root))
 
 
-def sign_version(client: MlflowClient, tracking_uri: str, model: str, version: str, key: SigningKey) -> str:
+def sign_version(client: MlflowClient, model: str, version: str, key: SigningKey) -> str:
     """Sign the version's files as they are in the store now; returns the signature.
 
     Idempotent: a version already signed with this key is checked, not re-signed, so a retried
@@ -176,7 +167,7 @@ def sign_version(client: MlflowClient, tracking_uri: str, model: str, version: s
     """
     tags = client.get_model_version(model, str(version)).tags
     with tempfile.TemporaryDirectory(prefix=f"mlops-sign-{model}-v{version}-") as tmp:
-        root = download_version(tracking_uri, model, str(version), Path(tmp))
+        root = download_version(client, model, str(version), Path(tmp))
         if is_signed(tags) and tags[KEY_ID_TAG] == key.key_id:
             check(tags, root, key, label_of(model, str(version)))
             return tags[SIGNATURE_TAG]
@@ -189,7 +180,6 @@ def sign_version(client: MlflowClient, tracking_uri: str, model: str, version: s
 
 def resign(
     client: MlflowClient,
-    tracking_uri: str,
     model: str,
     *,
     old: SigningKey,
@@ -209,7 +199,7 @@ def resign(
         version, label = found.version, label_of(model, found.version)
         with tempfile.TemporaryDirectory(prefix=f"mlops-resign-{model}-v{version}-") as tmp:
             try:
-                root = download_version(tracking_uri, model, version, Path(tmp))
+                root = download_version(client, model, version, Path(tmp))
                 signer = new if found.tags.get(KEY_ID_TAG) == new.key_id else old
                 check(found.tags, root, signer, label)
             except UnverifiedModel as exc:
@@ -257,19 +247,17 @@ def _main(argv: list[str] | None = None) -> int:
     if args.command == "resign":
         if not args.old_conn:
             parser.error("resign needs --old-conn (the connection holding the previous key)")
-        _, refused = resign(
-            hook.client, hook.tracking_uri, args.pipeline, old=signing_key(args.old_conn), new=key
-        )
+        _, refused = resign(hook.client, args.pipeline, old=signing_key(args.old_conn), new=key)
         return 4 if refused else 0
     if not args.version:
         parser.error(f"{args.command} needs --version")
     if args.command == "sign":
-        print(sign_version(hook.client, hook.tracking_uri, args.pipeline, args.version, key))
+        print(sign_version(hook.client, args.pipeline, args.version, key))
         return 0
     if args.dest is None:
         parser.error("fetch needs --dest")
     try:
-        root = verified_copy(hook.client, hook.tracking_uri, args.pipeline, args.version, key, args.dest)
+        root = verified_copy(hook.client, args.pipeline, args.version, key, args.dest)
     except UnverifiedModel as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 5

@@ -106,7 +106,7 @@ def champion(
             airflow_run_id="test",
             tags={},
         )
-        sign_version(client, mlflow_server, MODEL, version.version, signing_key())
+        sign_version(client, MODEL, version.version, signing_key())
         client.set_registered_model_alias(MODEL, "champion", version.version)
         yield version.version
     finally:

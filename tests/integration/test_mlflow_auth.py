@@ -8,13 +8,15 @@ links operators show in the UI) carry none, even when the connection's host was 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from mlops.hooks.mlflow import MlflowHook
+from mlops.hooks.mlflow import HTTP_LIMITS, MlflowHook
 
 pytestmark = pytest.mark.integration
 
@@ -47,9 +49,24 @@ def auth_server(start_mlflow, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 @pytest.fixture(autouse=True)
 def clean_mlflow_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The hook sets MLflow's credential variables in its process: restore them after each test."""
-    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
+    """The hook sets MLflow's credentials, limits and global URIs in its process: restore them."""
+    from mlflow.tracking._model_registry import utils as registry
+    from mlflow.tracking._tracking_service import utils as tracking
+
+    monkeypatch.setattr(tracking, "_tracking_uri", tracking._tracking_uri)
+    monkeypatch.setattr(registry, "_registry_uri", registry._registry_uri)
+    names = (
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+        "MLFLOW_TRACKING_URI",
+        "MLFLOW_REGISTRY_URI",
+    )
+    for name in (*names, *(env for env, _ in HTTP_LIMITS.values())):
+        was = os.environ.get(name)
+        # setenv records the variable as it was (unset included), so teardown puts it back.
+        monkeypatch.setenv(name, was or "")
+        if was is None or name.endswith(("USERNAME", "PASSWORD")):
+            monkeypatch.delenv(name)
 
 
 def hook_for(monkeypatch: pytest.MonkeyPatch, conn_id: str, **connection: object) -> MlflowHook:
@@ -106,3 +123,35 @@ def test_a_ui_url_with_userinfo_is_shown_without_it(
         monkeypatch, "mlflow_ui", host=auth_server, login=ADMIN, password=PASSWORD, extra={"ui_url": ui}
     )
     assert hook.run_url("abc") == "http://mlflow.example:5000/#/runs/abc"
+
+
+@pytest.mark.parametrize(
+    ("connection", "code"),
+    [
+        pytest.param({"login": ADMIN, "password": PASSWORD}, 3, id="with-the-connections-credentials"),
+        pytest.param({}, 1, id="without-credentials"),
+    ],
+)
+def test_make_serves_champion_lookup_logs_in_with_the_connection(
+    auth_server: str, connection: dict, code: int
+) -> None:
+    """``python -m mlops.registry champion`` (what ``make serve`` runs first): 3 is "no champion", an
+    answer only an authenticated client gets; 1 is "registry unreachable" (here: 401)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["AIRFLOW_CONN_MLFLOW_DEFAULT"] = json.dumps({"conn_type": "http", "host": auth_server, **connection})
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "plugins")
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops.registry", "champion", "churn"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == code, done.stdout + done.stderr
+    if code == 1:
+        assert "401" in done.stderr or "nauthorized" in done.stderr, done.stderr
+    assert PASSWORD not in done.stdout + done.stderr

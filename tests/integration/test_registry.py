@@ -76,7 +76,7 @@ def add_version(client: mlflow.MlflowClient, model: str, run_id: str, *, cleared
     mv = client.create_model_version(model, f"runs:/{run_id}/model", run_id=run_id, tags=tags)
     assert client.get_model_version(model, mv.version).status == "READY"
     if cleared:
-        sign_version(client, client.tracking_uri, model, mv.version, KEY)
+        sign_version(client, model, mv.version, KEY)
     return mv.version
 
 

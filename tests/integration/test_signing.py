@@ -159,7 +159,7 @@ def register(
         tags={},
     ).version
     if sign:
-        sign_version(client, uri, name, version, KEY)
+        sign_version(client, name, version, KEY)
     return name, version, logged.model_id
 
 
@@ -170,7 +170,7 @@ def key_of(files: list[str], suffix: str) -> str:
 
 def test_a_signed_version_loads_and_scores(store: Store, booster: Any, tmp_path: Path) -> None:
     name, version, _ = register(store.uri, booster, tmp_path)
-    model = load_verified(client_of(store.uri), store.uri, name, version, KEY)
+    model = load_verified(client_of(store.uri), name, version, KEY)
     pipeline = load_pipeline(CHURN)
     from mlops.model import model_input
 
@@ -218,7 +218,7 @@ def test_a_changed_artifact_fails_the_load_naming_version_and_file(
     else:
         store.write(key_of(files, suffix), b"cos\nsystem\n(S'touch /tmp/pwned'\ntR.")
     with pytest.raises(UnverifiedModel, match=rf"model {name} version {version}: {message}"):
-        load_verified(client_of(store.uri), store.uri, name, version, KEY)
+        load_verified(client_of(store.uri), name, version, KEY)
 
 
 def test_unsigned_versions_and_altered_manifests_are_refused(
@@ -227,14 +227,14 @@ def test_unsigned_versions_and_altered_manifests_are_refused(
     client = client_of(local_store.uri)
     name, version, _ = register(local_store.uri, booster, tmp_path / "a", sign=False)
     with pytest.raises(UnverifiedModel, match=rf"model {name} version {version} is unsigned"):
-        load_verified(client, local_store.uri, name, version, KEY)
+        load_verified(client, name, version, KEY)
 
     name, version, _ = register(local_store.uri, booster, tmp_path / "b")
     # Someone with registry access rewrites the manifest to match a swapped pickle: the HMAC catches it.
     manifest = client.get_model_version(name, version).tags[MANIFEST_TAG]
     client.set_model_version_tag(name, version, MANIFEST_TAG, manifest.replace("0", "1", 1))
     with pytest.raises(UnverifiedModel, match=rf"version {version}: its {MANIFEST_TAG} tag does not match"):
-        load_verified(client, local_store.uri, name, version, KEY)
+        load_verified(client, name, version, KEY)
 
 
 def test_resign_after_rotation_keeps_good_versions_and_refuses_altered_ones(
@@ -246,7 +246,7 @@ def test_resign_after_rotation_keeps_good_versions_and_refuses_altered_ones(
     with pytest.raises(
         UnverifiedModel, match=rf"version {good} was signed with key {KEY.key_id}, not the current"
     ):
-        load_verified(client, local_store.uri, name, good, new)
+        load_verified(client, name, good, new)
     # A second version of the same registered model, altered in the store before the rotation.
     _, bad, model_id = register(local_store.uri, booster, tmp_path / "b", name=name)
     local_store.write(key_of(local_store.files(model_id), "python_model.pkl"), b"not the signed pickle")
@@ -278,8 +278,8 @@ def test_resign_after_rotation_keeps_good_versions_and_refuses_altered_ones(
     assert done.returncode == 4, done.stdout + done.stderr  # 4: some versions were refused
     assert f"re-signed model {name} version {good} with key {new.key_id}" in done.stdout
     assert f"refused: model {name} version {bad}: artifact file python_model.pkl was altered" in done.stdout
-    load_verified(client, local_store.uri, name, good, new)  # loads under the new key
+    load_verified(client, name, good, new)  # loads under the new key
     with pytest.raises(UnverifiedModel, match="signed with key"):
-        load_verified(client, local_store.uri, name, good, KEY)  # and no longer under the old one
+        load_verified(client, name, good, KEY)  # and no longer under the old one
     with pytest.raises(UnverifiedModel, match=rf"version {bad} was signed with key {KEY.key_id}"):
-        load_verified(client, local_store.uri, name, bad, new)  # still refused
+        load_verified(client, name, bad, new)  # still refused

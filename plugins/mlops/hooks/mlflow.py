@@ -141,7 +141,7 @@ class MlflowHook(BaseHook):
     def sign_version(self, model: str, version: str) -> str:
         from mlops.signing import sign_version
 
-        return sign_version(self.client, self.tracking_uri, model, version, self.signing_key)
+        return sign_version(self.client, model, version, self.signing_key)
 
     def verify_version(self, model: str, version: str) -> None:
         """Raise ``UnverifiedModel`` unless the version's files match its signature."""
@@ -151,7 +151,7 @@ class MlflowHook(BaseHook):
         from mlops.signing import verified_copy
 
         with tempfile.TemporaryDirectory(prefix=f"mlops-verify-{model}-") as tmp:
-            verified_copy(self.client, self.tracking_uri, model, version, self.signing_key, Path(tmp))
+            verified_copy(self.client, model, version, self.signing_key, Path(tmp))
 
     def load_model(self, model: str, version: str) -> Any:
         """The version's pyfunc model, verified before anything is unpickled (cached per process)."""
