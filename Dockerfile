@@ -7,6 +7,8 @@ FROM apache/airflow:3.3.2-python3.11
 USER airflow
 COPY requirements.txt constraints.txt /opt/airflow/
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -c /opt/airflow/constraints.txt
+# MLflow's users database (docker-compose.yaml mounts a volume here): owned by the user that runs it.
+RUN mkdir -p /opt/airflow/mlflow-auth
 
 # Baked in so the image runs without the working tree (a worker on another host); docker-compose.yaml
 # mounts the working tree over these folders. Airflow puts the plugins folder on sys.path for its own

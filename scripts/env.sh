@@ -21,6 +21,8 @@ export AIRFLOW__API__WORKERS=1
 export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:${AIRFLOW_PORT:-8080}/execution/"
 export AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL=30
 export AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK=True
+# Every server of the stack listens on the loopback only (tests/listening.py checks it).
+export AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST=127.0.0.1
 export MLFLOW_PORT="${MLFLOW_PORT:-5000}"
 export MLOPS_LAKE_ROOT="${MLOPS_LAKE_ROOT:-$LOCAL/lake}"
 export MLOPS_LANDING_ROOT="${MLOPS_LANDING_ROOT:-$LOCAL/landing}"
@@ -28,4 +30,14 @@ export AIRFLOW_CONN_MLFLOW_DEFAULT="${AIRFLOW_CONN_MLFLOW_DEFAULT:-{\"conn_type\
 # aws_default only when S3 is configured: set MLOPS_S3_ENDPOINT (and the keys) to use one.
 if [ -n "${MLOPS_S3_ENDPOINT:-}" ]; then
   export AIRFLOW_CONN_AWS_DEFAULT="{\"conn_type\": \"aws\", \"login\": \"${AWS_ACCESS_KEY_ID:-}\", \"password\": \"${AWS_SECRET_ACCESS_KEY:-}\", \"extra\": {\"endpoint_url\": \"$MLOPS_S3_ENDPOINT\", \"region_name\": \"${AWS_DEFAULT_REGION:-us-east-1}\"}}"
+fi
+# The model-signing key (mlops.signing): generated once per state directory, readable by its owner
+# only, never committed and never sent to MLflow. Rotating it: README, "Security".
+if [ -z "${AIRFLOW_CONN_MLOPS_SIGNING:-}" ]; then
+  MLOPS_SIGNING_KEY_FILE="$LOCAL/secrets/model-signing.key"
+  if [ ! -s "$MLOPS_SIGNING_KEY_FILE" ]; then
+    mkdir -p "$LOCAL/secrets"
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$MLOPS_SIGNING_KEY_FILE")
+  fi
+  export AIRFLOW_CONN_MLOPS_SIGNING="{\"conn_type\": \"generic\", \"password\": \"$(cat "$MLOPS_SIGNING_KEY_FILE")\"}"
 fi

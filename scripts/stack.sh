@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The embedded stack: `airflow standalone` and an MLflow server, in the background, state under .local/.
+# The embedded stack: Airflow (LocalExecutor) and an MLflow server, in the background, state under .local/.
 #   scripts/stack.sh start | stop | status
 # Each server runs in its own session (services.sh), so stop can end everything it started, including
 # LocalExecutor workers that ignore SIGTERM and an API server that outlives its parent.
@@ -47,7 +47,16 @@ start() {
     --backend-store-uri "sqlite:///$LOCAL/mlflow/mlflow.db" \
     --artifacts-destination "$LOCAL/mlflow/artifacts" \
     --host 127.0.0.1 --port "$MLFLOW_PORT" --workers 1
-  alive airflow || start_service airflow "$PY/airflow" standalone
+  # Airflow's components, as `airflow standalone` would run them, in one session: the scheduler and
+  # the triggerer without their log servers, which bind every interface; on one machine the API
+  # server reads the task logs from the shared log folder.
+  alive airflow || start_service airflow bash -c '
+    set -e
+    "$0/airflow" db migrate
+    "$0/airflow" scheduler --skip-serve-logs &
+    "$0/airflow" dag-processor &
+    "$0/airflow" triggerer --skip-serve-logs &
+    exec "$0/airflow" api-server' "$PY"
   local deadline=$((SECONDS + ${STACK_START_TIMEOUT:-240}))
   for s in "${SERVICES[@]}"; do
     until healthy "$s"; do

@@ -28,6 +28,9 @@ os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflo
 os.environ.pop("MLOPS_INCLUDE_DIR", None)
 os.environ["MLOPS_LAKE_ROOT"] = str(_HOME / "lake")
 os.environ["MLOPS_LANDING_ROOT"] = str(_HOME / "landing")
+# The model-signing key of this session (every registered version is signed, every load verified).
+SIGNING_SECRET = f"test-signing-{os.urandom(16).hex()}"
+os.environ["AIRFLOW_CONN_MLOPS_SIGNING"] = json.dumps({"conn_type": "generic", "password": SIGNING_SECRET})
 
 
 def free_port() -> int:
@@ -124,12 +127,19 @@ def s3_client(s3_endpoint: str):
     )
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real MLflow tracking server (SQLite backend, proxied artifacts) on a free loopback port.
+@contextmanager
+def mlflow_process(
+    root: Path,
+    *,
+    destination: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[str]:
+    """A real MLflow tracking server (SQLite backend, proxied artifacts under ``destination``, by
+    default ``root/artifacts``) on a free loopback port, for the block; yields the tracking URI.
 
-    Reached through ``mlflow_default``; yields the tracking URI. The server runs in a session of its
-    own, so teardown ends its whole process group (the CLI spawns uvicorn/gunicorn children).
+    The server runs in a session of its own, so teardown ends its whole process group (the CLI
+    spawns uvicorn/gunicorn children).
     """
     import signal
     import time
@@ -137,7 +147,6 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import urllib.request
     from contextlib import suppress
 
-    root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
@@ -145,6 +154,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     # No job runner: its pool of huey consumers is slow to start and stop, and no test needs it.
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    env.update(extra_env or {})
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [
@@ -153,13 +163,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "--backend-store-uri",
                 f"sqlite:///{root / 'mlflow.db'}",
                 "--artifacts-destination",
-                str(root / "artifacts"),
+                destination or str(root / "artifacts"),
                 "--host",
                 "127.0.0.1",
                 "--port",
                 str(port),
                 "--workers",
                 "1",
+                *extra_args,
             ],
             cwd=root,
             env=env,
@@ -199,14 +210,28 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     except BaseException:
         stop()
         raise
-
-    previous_conn = os.environ.get("AIRFLOW_CONN_MLFLOW_DEFAULT")
-    os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"] = json.dumps({"conn_type": "http", "host": uri})
     try:
         yield uri
     finally:
         stop()
-        if previous_conn is None:
-            os.environ.pop("AIRFLOW_CONN_MLFLOW_DEFAULT", None)
-        else:
-            os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"] = previous_conn
+
+
+@pytest.fixture(scope="session")
+def start_mlflow() -> Callable[..., AbstractContextManager[str]]:
+    """``mlflow_process`` for tests that need a server of their own (S3 artifacts, basic auth)."""
+    return mlflow_process
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The session's MLflow server (``mlflow_process``), reached through ``mlflow_default``."""
+    with mlflow_process(tmp_path_factory.mktemp("mlflow")) as uri:
+        previous_conn = os.environ.get("AIRFLOW_CONN_MLFLOW_DEFAULT")
+        os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"] = json.dumps({"conn_type": "http", "host": uri})
+        try:
+            yield uri
+        finally:
+            if previous_conn is None:
+                os.environ.pop("AIRFLOW_CONN_MLFLOW_DEFAULT", None)
+            else:
+                os.environ["AIRFLOW_CONN_MLFLOW_DEFAULT"] = previous_conn

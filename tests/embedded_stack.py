@@ -1,4 +1,4 @@
-"""A whole embedded stack of its own for a test: `airflow standalone` and an MLflow server.
+"""A whole embedded stack of its own for a test: Airflow (LocalExecutor) and an MLflow server.
 
 ``scripts/stack.sh`` with its own state folder and free ports, the demo pipeline rewritten with
 ``python -m mlops.stack_tools pipelines --set ...``, and landing data from ``python -m mlops.scenario``.
@@ -86,6 +86,8 @@ class EmbeddedStack:
             "MLOPS_INCLUDE_DIR": str(self.state / "include"),
             "AIRFLOW_PORT": str(free_port()),
             "MLFLOW_PORT": str(free_port()),
+            # Its own: a stack next to another must not lose its health server to a taken port.
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(free_port()),
             "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.parallelism),
             "STACK_START_TIMEOUT": "300",

@@ -288,14 +288,11 @@ def best_trial(trials: list[TrialResult], metric: str) -> TrialResult:
     return best
 
 
-def holdout_metrics(model_uri: str, pipeline: Pipeline, holdout: pd.DataFrame) -> dict[str, float]:
-    """Score a registered model on the holdout frame; the gate compares these, model against model."""
-    import mlflow
-
+def holdout_metrics(model: Any, pipeline: Pipeline, holdout: pd.DataFrame) -> dict[str, float]:
+    """Score a loaded (verified) model on the holdout frame; the gate compares these, model against model."""
     from mlops.evaluation import evaluate
     from mlops.model import model_input
 
-    model = mlflow.pyfunc.load_model(model_uri)
     scores = model.predict(model_input(holdout, pipeline))
     slices = (
         holdout[pipeline.training.slice_column].reset_index(drop=True)

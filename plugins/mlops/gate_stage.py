@@ -8,7 +8,8 @@ import; takes an ``MlflowClient`` and the lake.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from mlops.lake import Storage
 from mlops.plan import TrainingPlan
@@ -21,8 +22,16 @@ if TYPE_CHECKING:
 
 
 def gate_challenger(
-    client: MlflowClient, lake: Storage, pipeline: Pipeline, plan: TrainingPlan, version: str, *, force: bool
+    client: MlflowClient,
+    lake: Storage,
+    pipeline: Pipeline,
+    plan: TrainingPlan,
+    version: str,
+    *,
+    force: bool,
+    load: Callable[[str], Any],
 ) -> GateDecision:
+    """``load(version)`` is the version's model, verified against its signature (``MlflowHook.load_model``)."""
     import pandas as pd
 
     from mlops.experiment import holdout_metrics
@@ -41,10 +50,10 @@ def gate_challenger(
     holdout = pd.concat(
         load_frames(lake, pipeline, holdout_days, whole_window=False).values(), ignore_index=True
     )
-    challenger = holdout_metrics(f"models:/{name}/{version}", pipeline, holdout)
+    challenger = holdout_metrics(load(version), pipeline, holdout)
     champion = None
     if champion_version and not leak:
-        champion = holdout_metrics(f"models:/{name}/{champion_version}", pipeline, holdout)
+        champion = holdout_metrics(load(champion_version), pipeline, holdout)
     decision = GateDecision.of(
         decide(challenger, champion, cfg, force=force),
         version=version,

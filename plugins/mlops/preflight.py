@@ -325,8 +325,55 @@ def planned_checks(
     if uri := mlflow_uri_from_env(settings.mlflow_conn_id, env):
         via = f"AIRFLOW_CONN_{settings.mlflow_conn_id.upper()}"
         via = via if env_connection(settings.mlflow_conn_id, env) else "MLFLOW_TRACKING_URI"
-        checks.append(Check("mlflow", via, lambda: check_mlflow(uri, timeout=timeout)))
+        headers = basic_auth_header(env_connection(settings.mlflow_conn_id, env) or {})
+        checks.append(Check("mlflow", via, lambda: check_mlflow(uri, timeout=timeout, headers=headers)))
     return checks
+
+
+def basic_auth_header(conn: Mapping[str, Any]) -> dict[str, str]:
+    """The connection's login and password as an ``Authorization`` header (none without a login)."""
+    import base64
+
+    if not conn.get("login"):
+        return {}
+    token = base64.b64encode(f"{conn['login']}:{conn.get('password') or ''}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+# --------------------------------------------------------------------------------------------------
+# Secrets: no placeholder, none too short
+
+MIN_SECRET_CHARS = 16
+PLACEHOLDERS = ("change-me", "changeme", "password", "secret", "admin", "airflow", "minioadmin")
+_SECRET_NAME = ("PASSWORD", "SECRET", "_KEY")
+
+
+def weak_secrets(env: Mapping[str, str]) -> list[str]:
+    """One line per secret in ``env`` that is a placeholder or shorter than ``MIN_SECRET_CHARS``.
+
+    Secrets are variables named like one (``*PASSWORD*``, ``*SECRET*``, ``*_KEY``), the passwords of
+    ``AIRFLOW_CONN_*`` connections and the passwords inside database and broker URLs. The lines
+    name the variable, never the value.
+    """
+    found: dict[str, str] = {}
+    for name, value in sorted(env.items()):
+        if name.startswith("AIRFLOW_CONN_"):
+            conn = env_connection(name.removeprefix("AIRFLOW_CONN_").lower(), env) or {}
+            if conn.get("password") is not None:
+                found[f"{name} (its password)"] = str(conn["password"])
+        elif any(part in name for part in _SECRET_NAME) and not name.endswith(("_FILE", "_PATH", "_ID")):
+            found[name] = value
+        elif "://" in value and (password := urlsplit(value.removeprefix("db+")).password):
+            found[f"{name} (the password in its URL)"] = unquote(password)
+    problems = []
+    for name, value in found.items():
+        if value.strip().lower() in PLACEHOLDERS or "change-me" in value.lower():
+            problems.append(f"{name}: a placeholder value; set a random one (openssl rand -hex 24)")
+        elif len(value) < MIN_SECRET_CHARS:
+            problems.append(
+                f"{name}: {len(value)} characters, at least {MIN_SECRET_CHARS} needed (openssl rand -hex 24)"
+            )
+    return problems
 
 
 def run_checks(checks: Sequence[Check]) -> list[tuple[Check, str | None, str | None]]:
@@ -354,7 +401,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--bucket", action="append", default=[], help="another S3 bucket that must exist")
     parser.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per service (default 5)")
+    parser.add_argument(
+        "--check-secrets",
+        action="store_true",
+        help=f"refuse placeholder secrets and any shorter than {MIN_SECRET_CHARS} characters",
+    )
     args = parser.parse_args(argv)
+    if args.check_secrets and (weak := weak_secrets(os.environ)):
+        for line in weak:
+            print(f"preflight: WEAK    {line}", file=sys.stderr)
+        return 1
     checks = planned_checks(os.environ, extra_buckets=args.bucket, timeout=args.timeout)
     if args.only:
         checks = [c for c in checks if c.name in args.only]

@@ -509,24 +509,28 @@ def rollback_target(client: MlflowClient, model: str, requested: str | None) -> 
         raise PromotionRefused(f"{model}: version {requested} does not exist") from exc
     if version.tags.get("gate.cleared_floor") != "true":
         raise PromotionRefused(f"{model}: version {requested} never cleared the promotion floor; refusing it")
+    from mlops.signing import is_signed
+
+    if not is_signed(version.tags):
+        raise PromotionRefused(f"{model}: version {requested} is unsigned; refusing it (mlops.signing)")
     return version.version
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """``python -m mlops.registry champion <model>``: print the champion's version (MLflow's own
-    environment: ``MLFLOW_TRACKING_URI`` and its credentials). Exit 3 without a champion, 1 when
-    the registry cannot be reached."""
+    """``python -m mlops.registry champion <model>``: print the champion's version. The registry is
+    the ``mlflow_default`` connection's (``MlflowHook``: its login and password for a server with
+    basic auth). Exit 3 without a champion, 1 when the registry cannot be reached."""
     import argparse
     import sys
 
-    from mlflow import MlflowClient
+    from mlops.hooks.mlflow import MlflowHook
 
     parser = argparse.ArgumentParser(prog="python -m mlops.registry")
     parser.add_argument("what", choices=["champion"])
     parser.add_argument("model")
     args = parser.parse_args(argv)
     try:
-        version = alias_version(MlflowClient(), args.model, CHAMPION)
+        version = alias_version(MlflowHook().client, args.model, CHAMPION)
     except Exception as exc:  # the message names the server; the caller decides what to do
         print(f"could not look up {args.model}@{CHAMPION}: {str(exc).splitlines()[0][:300]}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from mlops.lake import PartitionMissing, Storage, commit_partition, partition_di
 
 if TYPE_CHECKING:
     from mlops.config import Pipeline
+    from mlops.signing import SigningKey
 
 
 class SchemaMismatch(ValueError):
@@ -24,12 +25,16 @@ class SchemaMismatch(ValueError):
 
 
 @functools.lru_cache(maxsize=4)
-def load_model(tracking_uri: str, model: str, version: str) -> Any:
+def load_model(tracking_uri: str, model: str, version: str, key: SigningKey) -> Any:
+    """The version's pyfunc model, its files checked against their signature before loading."""
     import mlflow
+
+    from mlops.signing import load_verified
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    return mlflow.pyfunc.load_model(f"models:/{model}/{version}")
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    return load_verified(client, model, version, key)
 
 
 @dataclass(frozen=True)

@@ -303,6 +303,16 @@ def test_training_promotes_a_champion_whose_artifacts_are_in_s3(
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/{location}/")
     keys = [o["Key"] for o in listed.get("Contents", [])]
     assert f"{prefix}/{location}/MLmodel" in keys, keys
+    # Signed at registration with the stack's key (never stored in MLflow): every file is listed.
+    from mlops.signing import KEY_ID_TAG, MANIFEST_TAG, SIGNATURE_TAG, SigningKey
+
+    secret = json.loads(stack.env["AIRFLOW_CONN_MLOPS_SIGNING"])["password"]
+    key = SigningKey.from_text(secret, source="the stack's env")
+    assert champion.tags[KEY_ID_TAG] == key.key_id
+    assert champion.tags[SIGNATURE_TAG] == key.sign(champion.tags[MANIFEST_TAG])
+    manifest = {line.split("  ", 1)[1] for line in champion.tags[MANIFEST_TAG].splitlines()}
+    assert {"MLmodel", "python_model.pkl", "artifacts/booster.ubj"} <= manifest
+    assert secret not in json.dumps([champion.tags, run.data.tags, run.data.params])
 
 
 @pytest.fixture(scope="module")
@@ -360,3 +370,61 @@ def test_monitor_runs_succeed_and_commit_a_drift_report(api: AirflowApi, lake: S
     assert lake.exists(f"{report}/{MANIFEST}"), f"no drift report at {lake.uri(report)}"
     tis = api.task_instances("churn_monitor", runs[-1]["dag_run_id"])
     assert {t["task_id"]: t["state"] for t in tis}["monitor"] == "success"
+
+
+def test_every_server_of_the_stack_listens_on_the_loopback_only(stack: Stack, downstream) -> None:
+    """After the whole pipeline ran: the sockets of every service, as the kernel bound them."""
+    from tests.listening import listeners, pids_of
+
+    found = listeners(pids_of(stack.state / "run"))
+    exposed = [str(s) for s in found if not s.loopback]
+    assert exposed == [], f"listening beyond the loopback: {exposed}"
+    log_servers = {
+        int(stack.env["AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT"]),
+        int(stack.env["AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT"]),
+    }
+    served = {s.port for s in found}
+    assert set(stack.ports()) - log_servers <= served, [str(s) for s in found]
+    assert not served & log_servers, "the log servers bind every interface: the stack runs without them"
+
+
+def stack_secrets(stack: Stack) -> dict[str, str]:
+    """Every secret of the stack: its generated secrets file, the signing key, the S3 secret key."""
+    secrets = {}
+    for line in (stack.state / "secrets.env").read_text().splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip().strip("'\"")
+        if value and name.strip() not in ("AWS_ACCESS_KEY_ID",):
+            secrets[name.strip()] = value
+    secrets["model signing key"] = json.loads(stack.env["AIRFLOW_CONN_MLOPS_SIGNING"])["password"]
+    secrets["AWS_SECRET_ACCESS_KEY"] = stack.env["AWS_SECRET_ACCESS_KEY"]
+    assert all(len(v) >= 16 for v in secrets.values()), "a secret too short to search for without noise"
+    return secrets
+
+
+def test_no_secret_leaks_into_logs_xcom_templates_mlflow_or_the_lake(
+    stack: Stack, s3, mlflow_client, downstream
+) -> None:
+    """After ingest, train, score and monitor ran: each place read in full, no secret anywhere."""
+    from tests.leak_scan import AIRFLOW_QUERIES, database_rows, files, mlflow_store, s3_objects, scan
+
+    secrets = stack_secrets(stack)
+    buckets = [
+        stack.env[k].removeprefix("s3://").split("/")[0] for k in ("MLOPS_LAKE_ROOT", "MLOPS_LANDING_ROOT")
+    ]
+    places = {
+        "task logs": files(stack.state / "airflow" / "logs"),
+        "service logs": files(stack.state / "logs"),
+        "xcom and rendered templates": database_rows(
+            stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], AIRFLOW_QUERIES
+        ),
+        "mlflow tracking store": mlflow_store(mlflow_client),
+        "lake and landing": (item for bucket in buckets for item in s3_objects(s3, bucket)),
+    }
+    leaks, counts = [], {}
+    for name, items in places.items():
+        found, counts[name] = scan(secrets, items)
+        leaks.extend(found)
+    print(f"\nleak scan: {counts} places read, {len(secrets)} secrets searched")
+    assert leaks == [], leaks
+    assert all(counts.values()), f"a place was empty, so the scan proved nothing: {counts}"

@@ -38,6 +38,7 @@ CHURN = ROOT / "include" / "pipelines" / "churn.yaml"
 # Registered-model names of this module's own: the session's MLflow server is shared.
 MODEL = "serve_test"
 NO_ALIAS = "serve_test_no_alias"
+UNSIGNED = "serve_test_unsigned"
 START_TIMEOUT_S = 120
 
 pytestmark = pytest.mark.integration
@@ -77,7 +78,9 @@ def champion(
     import mlflow
 
     from mlops.experiment import experiment_id
+    from mlops.hooks.signing import signing_key
     from mlops.registry import register_version
+    from mlops.signing import sign_version
     from mlops.training import prepare_frame, train_model
 
     train, valid = (
@@ -103,6 +106,7 @@ def champion(
             airflow_run_id="test",
             tags={},
         )
+        sign_version(client, MODEL, version.version, signing_key())
         client.set_registered_model_alias(MODEL, "champion", version.version)
         yield version.version
     finally:
@@ -238,6 +242,21 @@ def test_refuses_without_champion(mlflow_server: str, client) -> None:
         done = _run_script(_env(mlflow_server, PIPELINE=name, SERVE_PORT=str(free_port())))
         assert done.returncode != 0, done.stdout
         assert f"no champion yet: run {name}_train first" in done.stderr, done.stderr
+
+
+def test_refuses_an_unsigned_champion_before_loading_it(mlflow_server: str, client, champion: str) -> None:
+    from mlops.registry import ensure_model
+
+    signed = client.get_model_version(MODEL, champion)
+    ensure_model(client, UNSIGNED)
+    version = client.create_model_version(
+        UNSIGNED, signed.source, run_id=signed.run_id, model_id=signed.source.removeprefix("models:/")
+    ).version
+    client.set_registered_model_alias(UNSIGNED, "champion", version)
+    done = _run_script(_env(mlflow_server, PIPELINE=UNSIGNED, SERVE_PORT=str(free_port())))
+    assert done.returncode != 0, done.stdout
+    assert f"model {UNSIGNED} version {version} is unsigned" in done.stderr, done.stderr
+    assert f"refusing to serve models:/{UNSIGNED}/{version}" in done.stderr, done.stderr
 
 
 def test_refuses_a_taken_port(mlflow_server: str, champion: str) -> None:

@@ -415,3 +415,41 @@ def test_no_mlflow_run_is_left_running_after_train_score_and_monitor(dags, clien
     assert {"training", "scoring", "monitoring"} <= {r.data.tags.get("mlops.role") for r in ended}
     running = client.search_runs([experiment], "attributes.status = 'RUNNING'")
     assert not running, [(r.info.run_name, r.data.tags.get("airflow.task_id")) for r in running]
+
+
+def test_no_secret_leaks_from_a_train_and_a_score_run(
+    dags, client, lake, mlflow_server, monkeypatch, capfd
+) -> None:
+    """Distinct sentinel secrets in every connection and a variable, a train and a score run, then
+    their logs, XCom, rendered templates, the MLflow store and the lake searched for each."""
+    import uuid
+
+    from tests.leak_scan import AIRFLOW_QUERIES, database_rows, files, mlflow_store, scan
+
+    sentinels = {name: f"sentinel-{name}-{uuid.uuid4().hex}" for name in ("mlflow", "aws", "variable")}
+    sentinels["signing"] = json.loads(os.environ["AIRFLOW_CONN_MLOPS_SIGNING"])["password"]
+    mlflow = {"conn_type": "http", "host": mlflow_server, "login": "probe", "password": sentinels["mlflow"]}
+    aws = {"conn_type": "aws", "login": "probe", "password": sentinels["aws"]}
+    monkeypatch.setenv("AIRFLOW_CONN_MLFLOW_DEFAULT", json.dumps(mlflow))  # the server ignores basic auth
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(aws))  # unused by a local lake: must not show
+    monkeypatch.setenv("AIRFLOW_VAR_LEAK_PROBE", sentinels["variable"])
+    capfd.readouterr()
+    train = run(dags["churn_train"], "2026-01-09", n_trials=1, force_promote=True, reason="leak scan")
+    score = dags["churn_score"].test(run_conf={"start_ds": "2026-01-09"})
+    assert str(train.state) == "success" and str(score.state) == "success", (states(train), states(score))
+    out, err = capfd.readouterr()
+    places = {
+        "task logs": [("train and score output", out + err)],
+        "xcom and rendered templates": database_rows(
+            os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], AIRFLOW_QUERIES
+        ),
+        "mlflow tracking store": mlflow_store(client),
+        "lake": files(Path(os.environ["MLOPS_LAKE_ROOT"])),
+    }
+    leaks, counts = [], {}
+    for name, items in places.items():
+        found, counts[name] = scan(sentinels, items)
+        leaks.extend(found)
+    assert leaks == [], leaks
+    assert all(counts.values()), f"a place was empty, so the scan proved nothing: {counts}"
+    assert "churn_score" in out + err, "the runs' logs were not captured"

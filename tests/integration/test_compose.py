@@ -136,9 +136,23 @@ def variables() -> Iterator[tuple[str, bool]]:
             yield name, op.lstrip(":") in ("", "?")
 
 
+def bindings(service: dict[str, Any]) -> list[tuple[str | None, str, int]]:
+    """(host address as written, host port, container port) of each published port; the address is
+    None when the entry names none (Compose then binds every interface)."""
+    found = []
+    for port in service.get("ports", []):
+        if isinstance(port, dict):  # the long syntax
+            found.append((port.get("host_ip"), str(port.get("published", "")), int(port["target"])))
+            continue
+        parts = str(port).split("/")[0].split(":")
+        host = parts[0] if len(parts) == 3 else None
+        found.append((host, parts[-2] if len(parts) > 1 else "", int(parts[-1])))
+    return found
+
+
 def published(service: dict[str, Any]) -> set[int]:
     """Container ports a service publishes ("127.0.0.1:8080:8080" publishes 8080)."""
-    return {int(str(port).split(":")[-1].split("/")[0]) for port in service.get("ports", [])}
+    return {container for _, _, container in bindings(service)}
 
 
 def bucket(uri: str) -> str:
@@ -260,15 +274,108 @@ def test_lake_and_landing_are_s3_roots_in_buckets_minio_init_creates() -> None:
     assert not lake.startswith(landing) and not landing.startswith(lake), "lake and landing overlap"
 
 
-def test_aws_connection_is_minio_with_its_root_credentials() -> None:
+def test_aws_connection_is_minio_with_airflows_own_identity() -> None:
     conn = json.loads(COMMON["environment"]["AIRFLOW_CONN_AWS_DEFAULT"])
     assert conn["conn_type"] == "aws"
     endpoint = urlsplit(conn["extra"]["endpoint_url"])
     assert (endpoint.scheme, endpoint.hostname, endpoint.port) == ("http", "minio", 9000)
     assert conn["extra"]["region_name"]
-    minio = environment(SERVICES["minio"])
-    assert reference(conn["login"]) == reference(minio["MINIO_ROOT_USER"])
-    assert reference(conn["password"]) == reference(minio["MINIO_ROOT_PASSWORD"])
+    init = environment(SERVICES["minio-init"])
+    assert reference(conn["login"]) == reference(init["MINIO_AIRFLOW_ACCESS_KEY"])
+    assert reference(conn["password"]) == reference(init["MINIO_AIRFLOW_SECRET_KEY"])
+    mlflow = environment(SERVICES["mlflow"])
+    assert reference(mlflow["AWS_ACCESS_KEY_ID"]) == reference(init["MINIO_MLFLOW_ACCESS_KEY"])
+    assert reference(mlflow["AWS_SECRET_ACCESS_KEY"]) == reference(init["MINIO_MLFLOW_SECRET_KEY"])
+
+
+ROOT_KEYS = ("MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD")
+
+
+def test_no_service_but_minio_and_its_bucket_job_gets_the_root_keys() -> None:
+    for name, service in SERVICES.items():
+        used = {var for text in strings(service) for var in ROOT_KEYS if var in text}
+        if name in ("minio", "minio-init"):
+            assert used == set(ROOT_KEYS), name
+        else:
+            assert not used, f"{name} gets MinIO's root keys {sorted(used)}"
+
+
+def bucket_policies(tmp_path: Path) -> dict[str, dict[str, set[str]]]:
+    """The policies minio-init writes, by running the lines that write them: {policy: {action: resources}}."""
+    import subprocess
+
+    script = command(SERVICES["minio-init"])[-1].replace("$$", "$")
+    lines = script.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("rw="))
+    last = next(i for i, line in enumerate(lines) if "/tmp/airflow.json" in line)
+    body = "\n".join(lines[first : last + 1]).replace("/tmp/", f"{tmp_path}/")
+    subprocess.run(["sh", "-ec", body], check=True, timeout=10)
+    policies = {}
+    for name in ("mlflow", "airflow"):
+        granted: dict[str, set[str]] = {}
+        for statement in json.loads((tmp_path / f"{name}.json").read_text())["Statement"]:
+            assert statement["Effect"] == "Allow"
+            for action in statement["Action"]:
+                granted.setdefault(action, set()).update(statement["Resource"])
+        policies[name] = granted
+    return policies
+
+
+def test_each_s3_identity_gets_only_its_buckets(tmp_path: Path) -> None:
+    policies = bucket_policies(tmp_path)
+    objects = lambda *buckets: {f"arn:aws:s3:::{b}/*" for b in buckets}  # noqa: E731
+    assert policies["mlflow"]["s3:PutObject"] == objects("mlops-mlflow") | {"arn:aws:s3:::mlops-mlflow"}
+    assert policies["mlflow"]["s3:GetObject"] == objects("mlops-mlflow") | {"arn:aws:s3:::mlops-mlflow"}
+    written = {r for r in policies["airflow"]["s3:PutObject"] if r.endswith("/*")}
+    read = {r for r in policies["airflow"]["s3:GetObject"] if r.endswith("/*")}
+    assert written == objects("mlops-lake", "mlops-landing"), "Airflow writes the lake and landing only"
+    assert read == objects("mlops-lake", "mlops-landing", "mlops-mlflow"), "and reads MLflow's artifacts"
+    script = command(SERVICES["minio-init"])[-1]
+    for user, policy in (
+        ("MINIO_MLFLOW_ACCESS_KEY", "mlops-mlflow"),
+        ("MINIO_AIRFLOW_ACCESS_KEY", "mlops-airflow"),
+    ):
+        assert f'mc admin user add local "$${{{user}}}"' in script, user
+        assert f'mc admin policy attach local {policy} --user "$${{{user}}}"' in script, user
+
+
+def test_every_service_requires_a_password() -> None:
+    env = COMMON["environment"]
+    # Airflow: the FAB auth manager (a production one), its admin created from .env by airflow-init.
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"].endswith("fab_auth_manager.FabAuthManager")
+    from airflow.providers.fab.auth_manager.fab_auth_manager import FabAuthManager
+
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == f"{FabAuthManager.__module__}.{FabAuthManager.__name__}"
+    assert not any("SIMPLE_AUTH_MANAGER" in key for key in env)
+    init = SERVICES["airflow-init"]
+    assert '--password "$${AIRFLOW_ADMIN_PASSWORD}"' in command(init)[-1]
+    reference(environment(init)["AIRFLOW_ADMIN_PASSWORD"])
+    # Redis: requirepass from .env, and the broker URL carries it.
+    redis = SERVICES["redis"]
+    assert "--requirepass" in " ".join(command(redis))
+    assert reference(environment(redis)["REDIS_PASSWORD"]) == "REDIS_PASSWORD"
+    broker = re.fullmatch(
+        r"redis://:(?P<password>\$\{[^}]+\})@redis:6379/0", env["AIRFLOW__CELERY__BROKER_URL"]
+    )
+    assert broker and reference(broker["password"]) == "REDIS_PASSWORD"
+    # MLflow: basic auth, its admin from .env, and mlflow_default logs in as it.
+    mlflow = SERVICES["mlflow"]
+    assert option(command(mlflow), "--app-name") == "basic-auth"
+    conn = json.loads(env["AIRFLOW_CONN_MLFLOW_DEFAULT"])
+    assert reference(conn["login"]) == reference(environment(mlflow)["MLFLOW_AUTH_ADMIN_USERNAME"])
+    assert reference(conn["password"]) == reference(environment(mlflow)["MLFLOW_AUTH_ADMIN_PASSWORD"])
+    reference(environment(mlflow)["MLFLOW_FLASK_SERVER_SECRET_KEY"])
+    ini = (ROOT / "docker" / "mlflow-auth.ini").read_text()
+    assert "admin_password" not in ini and "default_permission = NO_PERMISSIONS" in ini
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in mlflow["volumes"]}
+    assert mounted[environment(mlflow)["MLFLOW_AUTH_CONFIG_PATH"]] == "./docker/mlflow-auth.ini"
+    # PostgreSQL and MinIO: passwords from .env.
+    reference(environment(SERVICES["postgres"])["POSTGRES_PASSWORD"])
+    reference(environment(SERVICES["minio"])["MINIO_ROOT_PASSWORD"])
+    # The model-signing key: an Airflow connection from .env, in no MLflow setting.
+    signing = json.loads(env["AIRFLOW_CONN_MLOPS_SIGNING"])
+    assert reference(signing["password"]) == "MODEL_SIGNING_KEY"
+    assert not any("MODEL_SIGNING_KEY" in text for text in strings(mlflow))
 
 
 def test_mlflow_connection_reaches_the_mlflow_service() -> None:
@@ -314,6 +421,28 @@ def test_every_bind_mount_source_exists() -> None:
                 assert (ROOT / source).exists(), f"{name} mounts {source}, which does not exist"
 
 
+def test_every_published_port_is_bound_to_the_loopback_as_written() -> None:
+    for name, service in SERVICES.items():
+        for host, host_port, container in bindings(service):
+            assert host == "127.0.0.1", (
+                f"{name} publishes {container} on {host or 'every interface'}: write 127.0.0.1:{host_port}:{container}"
+            )
+
+
+@pytest.mark.parametrize(
+    ("port", "host"),
+    [
+        pytest.param("0.0.0.0:8080:8080", "0.0.0.0", id="all-interfaces"),
+        pytest.param("8080:8080", None, id="no-host"),
+        pytest.param({"target": 8080, "published": 8080}, None, id="long-syntax-no-host"),
+        pytest.param("127.0.0.1:5000:5000/tcp", "127.0.0.1", id="loopback"),
+    ],
+)
+def test_bindings_read_the_host_as_written(port: Any, host: str | None) -> None:
+    [(found, _, container)] = bindings({"ports": [port]})
+    assert (found, container) == (host, 8080 if "8080" in str(port) else 5000)
+
+
 def test_the_readme_ports_are_published() -> None:
     assert 8080 in published(SERVICES["airflow-apiserver"])
     assert 5000 in published(SERVICES["mlflow"])
@@ -348,9 +477,11 @@ def test_the_init_job_runs_the_preflight_before_migrating(monkeypatch: pytest.Mo
 
     init = SERVICES["airflow-init"]
     script = command(init)[-1]
-    preflight, _, migrate = script.partition("&&")
+    preflight, migrate, admin = (step.strip() for step in script.split("&&", 2))
     assert preflight.split()[:3] == ["python", "-m", "mlops.preflight"], script
-    assert migrate.split()[-3:] == ["airflow", "db", "migrate"], script
+    assert "--check-secrets" in preflight.split(), "weak secrets must stop the stack"
+    assert migrate.split() == ["airflow", "db", "migrate"], script
+    assert admin.split()[1:6] == ["airflow", "users", "create", "--role", "Admin"], script
     # The bucket named on top of the lake's is the one MLflow's server writes artifacts to.
     extra = option(shlex.split(preflight), "--bucket")
     destination = next(a for a in command(SERVICES["mlflow"]) if a.startswith("--artifacts-destination="))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import threading
 import time
@@ -32,9 +33,12 @@ from mlops.registry import (
     rollback_target,
 )
 from mlops.registry_reader import RegistryReader
+from mlops.signing import SigningKey, sign_version
 
 pytestmark = pytest.mark.integration
 
+# The session's key (tests/conftest.py): versions that clear the floor are signed with it.
+KEY = SigningKey.from_text(json.loads(os.environ["AIRFLOW_CONN_MLOPS_SIGNING"])["password"], source="test")
 METRICS = {"auc": {"challenger": 0.91, "champion": 0.88, "floor": 0.7}}
 
 
@@ -71,6 +75,8 @@ def add_version(client: mlflow.MlflowClient, model: str, run_id: str, *, cleared
     tags = {"gate.cleared_floor": "true"} if cleared else {}
     mv = client.create_model_version(model, f"runs:/{run_id}/model", run_id=run_id, tags=tags)
     assert client.get_model_version(model, mv.version).status == "READY"
+    if cleared:
+        sign_version(client, model, mv.version, KEY)
     return mv.version
 
 
@@ -352,6 +358,15 @@ def test_rollback_target_defaults_to_the_previous_champion_and_refuses_bad_versi
         rollback_target(client, model, "99")
     with pytest.raises(PromotionRefused, match=rf"version {uncleared} never cleared the promotion floor"):
         rollback_target(client, model, uncleared)
+
+
+def test_rollback_target_refuses_an_unsigned_version(client, model, source_run):
+    signed = add_version(client, model, source_run)
+    unsigned = add_version(client, model, source_run, cleared=False)
+    client.set_model_version_tag(model, unsigned, "gate.cleared_floor", "true")  # a hand-set tag
+    promote(client, model, signed, expected=None)
+    with pytest.raises(PromotionRefused, match=rf"version {unsigned} is unsigned"):
+        rollback_target(client, model, unsigned)
 
 
 def test_rollback_target_after_a_rollback_uses_the_latest_move(client, model, source_run):

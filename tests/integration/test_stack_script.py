@@ -46,3 +46,43 @@ def test_stop_and_status_when_nothing_runs(tmp_path: Path) -> None:
     status = stack("status", env=env)
     assert status.returncode == 0
     assert "mlflow: stopped" in status.stdout and "airflow: stopped" in status.stdout
+
+
+def test_every_server_of_the_stack_listens_on_the_loopback_only(tmp_path: Path) -> None:
+    """A stack with no pipeline, started for real: its sockets as the kernel bound them.
+
+    Airflow's log servers bind every interface, so the stack runs without them; the scheduler's
+    health server, the API server and MLflow are on 127.0.0.1.
+    """
+    import time
+    import urllib.request
+
+    from tests.embedded_stack import EmbeddedStack
+    from tests.listening import listeners, pids_of
+
+    (tmp_path / "include" / "pipelines").mkdir(parents=True)
+    embedded = EmbeddedStack(tmp_path, settings=[], scenario=[])
+    health_port = int(embedded.env["AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT"])
+    try:
+        embedded.shell("scripts/stack.sh start", timeout=420)
+        expected = {int(embedded.env["AIRFLOW_PORT"]), int(embedded.env["MLFLOW_PORT"]), health_port}
+        deadline = time.monotonic() + 90
+        while True:  # the scheduler's health server comes up after the API server answers
+            found = listeners(pids_of(tmp_path / "run"))
+            if expected <= {s.port for s in found} or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{health_port}/health", timeout=5) as answer:
+            assert answer.status == 200  # the scheduler runs, its health server with it
+        assert {s.port for s in found} == expected, [str(s) for s in found]
+        exposed = [str(s) for s in found if not s.loopback]
+        assert exposed == [], f"listening beyond the loopback: {exposed}"
+        # Every component runs (a crashed one would listen nowhere and pass the check above).
+        import psutil
+
+        airflow = psutil.Process(int((tmp_path / "run" / "airflow.pid").read_text()))
+        running = " ".join(" ".join(p.cmdline()) for p in airflow.children(recursive=True))
+        for component in ("scheduler --skip-serve-logs", "triggerer --skip-serve-logs", "dag-processor"):
+            assert f"airflow {component}" in running, running
+    finally:
+        embedded.stop()

@@ -202,3 +202,37 @@ def test_the_cli_passes_when_every_service_answers(
     )
     assert done.returncode == 0, done.stderr
     assert [line.split()[1] for line in done.stdout.splitlines()] == ["ok"] * 3, done.stdout
+
+
+def test_weak_secrets_are_named_one_line_each_never_their_values() -> None:
+    from mlops.preflight import weak_secrets
+
+    strong = "s" * 16
+    env = {
+        "AIRFLOW__CORE__FERNET_KEY": "change-me",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "short-secret",
+        "AIRFLOW__API__SECRET_KEY": strong,
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql+psycopg2://airflow:tiny@postgres:5432/airflow",
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://:{strong}@redis:6379/0",
+        "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "login": "u", "password": "pw"}),
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "login": "mlops", "password": strong}),
+        "AWS_ACCESS_KEY_ID": "mlops",  # an identity, not a secret
+        "MLFLOW_AUTH_CONFIG_PATH": "/etc/mlflow/basic_auth.ini",
+    }
+    lines = weak_secrets(env)
+    assert lines == [
+        "AIRFLOW_CONN_MLFLOW_DEFAULT (its password): 2 characters, at least 16 needed (openssl rand -hex 24)",
+        "AIRFLOW__API_AUTH__JWT_SECRET: 12 characters, at least 16 needed (openssl rand -hex 24)",
+        "AIRFLOW__CORE__FERNET_KEY: a placeholder value; set a random one (openssl rand -hex 24)",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (the password in its URL): 4 characters, at least 16 needed "
+        "(openssl rand -hex 24)",
+    ]
+    assert not any(value in "\n".join(lines) for value in ("tiny", "short-secret"))
+
+
+def test_the_cli_refuses_weak_secrets_before_any_check(monkeypatch, capsys) -> None:
+    from mlops.preflight import main
+
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "change-me")
+    assert main(["--check-secrets", "--only", "mlflow"]) == 1
+    assert "preflight: WEAK    AIRFLOW__API_AUTH__JWT_SECRET: a placeholder value" in capsys.readouterr().err

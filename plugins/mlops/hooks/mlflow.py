@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlops.registry_reader import RegistryReader
+    from mlops.signing import SigningKey
 
 
 # Connection extra -> (MLflow's environment variable, the package's bound).
@@ -22,13 +23,26 @@ HTTP_LIMITS = {
 }
 
 
+def without_userinfo(url: str) -> str:
+    """``url`` without any ``user:password@`` part: links and URIs the package shows carry none."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 class MlflowHook(BaseHook):
     """An MLflow tracking server and model registry.
 
     The connection's host is the tracking URI (``http://127.0.0.1:5000``), or host, port and schema
     separately. The URI is handed to the client and, for MLflow's fluent API inside a task, to
-    ``mlflow.set_tracking_uri`` of that task's process; the only environment it sets is MLflow's HTTP
-    limits (``http_limits``), so a stopped server fails a task in about a minute, not many.
+    ``mlflow.set_tracking_uri`` of that task's process. MLflow reads two things from the environment
+    only, so the hook sets them in its task's process: the HTTP limits (``http_limits``), so a
+    stopped server fails a task in about a minute, not many; and the connection's login and password
+    as ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` for a server with basic auth. Credentials never go
+    into the URI, so no link or log line built from it carries them.
     """
 
     conn_name_attr = "mlflow_conn_id"
@@ -53,10 +67,31 @@ class MlflowHook(BaseHook):
         uri = tracking_uri(conn.host, conn.port, conn.schema)
         if uri is None:
             raise ValueError(f"connection {self.mlflow_conn_id!r} has no host: set it to the tracking URI")
-        # MLflow reads its HTTP limits from the environment only: every use of MLflow in this task
-        # (client, fluent API, model loading) goes through this URI, so set them here, once.
+        # MLflow reads its HTTP limits and credentials from the environment only: every use of MLflow
+        # in this task (client, fluent API, model loading) goes through this URI, so set them here,
+        # once. A task runs in a process of its own: they end with it.
         os.environ.update(self.http_limits)
-        return uri
+        self.apply_credentials()
+        return without_userinfo(uri)
+
+    @cached_property
+    def credentials(self) -> tuple[str, str] | None:
+        """The connection's login and password (or, for a host written ``http://user:pw@host``,
+        those), or None for a server without auth."""
+        from urllib.parse import unquote, urlsplit
+
+        conn = self.connection
+        if conn.login:
+            return conn.login, conn.password or ""
+        parts = urlsplit(conn.host or "")
+        if parts.username:
+            return unquote(parts.username), unquote(parts.password or "")
+        return None
+
+    def apply_credentials(self) -> None:
+        """Hand the credentials to MLflow the one way it reads them (its environment variables)."""
+        if self.credentials is not None:
+            os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = self.credentials
 
     @cached_property
     def http_limits(self) -> dict[str, str]:
@@ -83,9 +118,46 @@ class MlflowHook(BaseHook):
         """The registry's version search over REST, without importing MLflow (``registry_reader``)."""
         from mlops.registry_reader import RegistryReader
 
+        headers = {}
+        if self.credentials is not None:
+            import base64
+
+            token = base64.b64encode(":".join(self.credentials).encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
         return RegistryReader(
-            self.tracking_uri, timeout_s=float(self.http_limits["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+            self.tracking_uri,
+            timeout_s=float(self.http_limits["MLFLOW_HTTP_REQUEST_TIMEOUT"]),
+            headers=headers,
         )
+
+    # -- verified models: signed at registration, checked before every load (``mlops.signing``) ---
+
+    @cached_property
+    def signing_key(self) -> SigningKey:
+        from mlops.hooks.signing import signing_key
+
+        return signing_key()
+
+    def sign_version(self, model: str, version: str) -> str:
+        from mlops.signing import sign_version
+
+        return sign_version(self.client, model, version, self.signing_key)
+
+    def verify_version(self, model: str, version: str) -> None:
+        """Raise ``UnverifiedModel`` unless the version's files match its signature."""
+        import tempfile
+        from pathlib import Path
+
+        from mlops.signing import verified_copy
+
+        with tempfile.TemporaryDirectory(prefix=f"mlops-verify-{model}-") as tmp:
+            verified_copy(self.client, model, version, self.signing_key, Path(tmp))
+
+    def load_model(self, model: str, version: str) -> Any:
+        """The version's pyfunc model, verified before anything is unpickled (cached per process)."""
+        from mlops.scoring import load_model
+
+        return load_model(self.tracking_uri, model, str(version), self.signing_key)
 
     # -- bookkeeping every stage shares: run tags and links into the MLflow UI --------------------
 
@@ -94,7 +166,7 @@ class MlflowHook(BaseHook):
         """The MLflow UI as the user's browser reaches it: the connection's ``ui_url`` extra, else the
         tracking URI (under Compose the tracking URI is a name only the containers resolve)."""
         extra = self.connection.extra_dejson or {}
-        return str(extra.get("ui_url") or self.tracking_uri).rstrip("/")
+        return without_userinfo(str(extra.get("ui_url") or self.tracking_uri)).rstrip("/")
 
     def run_url(self, run_id: str) -> str:
         return f"{self.ui_url}/#/runs/{run_id}"

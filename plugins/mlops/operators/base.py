@@ -193,6 +193,18 @@ class ModelOperator(PipelineOperator):
 
         return MlflowHook(self.settings.mlflow_conn_id)
 
+    def refuse_unverified(self, version: str) -> None:
+        """Fail (no retry) unless ``version``'s files match its signature: the champion alias only
+        ever points at a verified version."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from mlops.signing import UnverifiedModel
+
+        try:
+            self.mlflow.verify_version(self.pipeline.name, str(version))
+        except UnverifiedModel as exc:
+            raise AirflowFailException(f"not moving champion: {exc}") from None
+
 
 def partition_interval(context: Context, grain: Grain) -> tuple[str, dt.datetime, dt.datetime]:
     """The partition of ``grain`` holding the run's logical date: its key, start and end."""

@@ -81,12 +81,11 @@ class MonitorDriftOperator(ModelOperator):
     def _champion(self, version: str) -> Champion:
         from mlops.monitor_stage import Champion
         from mlops.registry import drift_triggers
-        from mlops.scoring import load_model
 
         profile, auc = self.mlflow.reference(self.pipeline.name, version)
         return Champion(
             version=version,
-            model=load_model(self.mlflow.tracking_uri, self.pipeline.name, version),
+            model=self.mlflow.load_model(self.pipeline.name, version),
             profile=profile,
             reference_auc=auc,
             triggers=drift_triggers(self.mlflow.client, self.pipeline.name, version),

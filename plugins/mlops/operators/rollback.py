@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 class RollbackOperator(ModelOperator):
     """Point ``champion`` at ``target_version`` (param; default: the champion before the current one).
 
-    Refuses a version that does not exist or never cleared the promotion floor. The move takes
+    Refuses a version that does not exist, never cleared the promotion floor, or whose files do not
+    match their signature (``mlops.signing``). The move takes
     effect as of the run's logical day; it fails, moving nothing, when the champion changed meanwhile
     or a decision later on the logical clock holds. Fires the ``<pipeline>.champion`` outlet.
     """
@@ -50,6 +51,7 @@ class RollbackOperator(ModelOperator):
             raise AirflowFailException(str(exc)) from None
         if target == current:
             raise AirflowFailException(f"{name}: version {target} is already the champion")
+        self.refuse_unverified(target)
         review = review_of(self.approval)
         if review is not None and not review.approved:
             raise AirflowSkipException(f"not rolled back: {review.summary}; champion stays version {current}")

@@ -34,7 +34,8 @@ class ScorePartitionsOperator(ModelOperator):
 
         from mlops.cost import CostMeter
         from mlops.lake import PartitionMissing
-        from mlops.scoring import SchemaMismatch, load_model, score_partitions
+        from mlops.scoring import SchemaMismatch, score_partitions
+        from mlops.signing import UnverifiedModel
 
         with CostMeter() as meter:
             try:
@@ -45,11 +46,11 @@ class ScorePartitionsOperator(ModelOperator):
                     version_for=lambda ds: (
                         str(requested) if requested is not None else champion_on(moves, ds)
                     ),
-                    model_of=lambda version: load_model(self.mlflow.tracking_uri, name, version),
+                    model_of=lambda version: self.mlflow.load_model(name, version),
                     airflow_run_id=context["run_id"],
                     log=self.log.info,
                 )
-            except (PartitionMissing, SchemaMismatch) as exc:
+            except (PartitionMissing, SchemaMismatch, UnverifiedModel) as exc:
                 raise AirflowFailException(str(exc)) from None
         if not scored:
             raise AirflowSkipException(

@@ -216,8 +216,13 @@ class RegisterChallengerOperator(ModelOperator):
                 **window_tags(plan.as_of, trained, holdout),
             },
         )
+        # Signed before anything loads it: the gate, score, monitor and serving verify first.
+        self.mlflow.sign_version(self.pipeline.name, version.version)
         self.log.info(
-            "registered %s version %s from trial %s", self.pipeline.name, version.version, best.trial
+            "registered and signed %s version %s from trial %s",
+            self.pipeline.name,
+            version.version,
+            best.trial,
         )
         self.mlflow_url = self.mlflow.version_url(self.pipeline.name, version.version)
         return {"version": version.version, "run_id": best.run_id, "trial": best.trial}
@@ -248,6 +253,7 @@ class PromotionGateOperator(ModelOperator):
             plan_of(context),
             version,
             force=bool(context["params"].get("force_promote")),
+            load=lambda v: self.mlflow.load_model(self.pipeline.name, v),
         )
         self.log.info("gate: %s", decision.reason)
         if decision.would_promote and not decision.promote:
@@ -296,6 +302,7 @@ class PromoteOperator(ModelOperator):
             order=trigger.order,
         )
         self.mlflow_url = self.mlflow.version_url(self.pipeline.name, decision.version)
+        self.refuse_unverified(decision.version)
         try:
             move_champion(self.mlflow.client, move, expected=decision.champion_version)
         except Superseded as exc:

@@ -21,6 +21,7 @@ import pytest
 from mlops.hooks.mlflow import MlflowHook
 from mlops.lake import LocalStorage
 from mlops.registry import Move
+from mlops.signing import KEY_ID_TAG, MANIFEST_TAG, SIGNATURE_TAG, UnverifiedModel, is_signed
 
 PIPELINE = "churn"
 RUN_ID = "scheduled__2026-01-07T00:00:00+00:00"
@@ -39,8 +40,10 @@ class FakeClient:
         self.versions: dict[str, SimpleNamespace] = {}
         self.aliases: dict[str, str] = {}
 
-    def add(self, version: str, **tags: str) -> SimpleNamespace:
-        found = SimpleNamespace(version=str(version), tags=dict(tags), run_id=f"run-{version}")
+    def add(self, version: str, *, signed: bool = True, **tags: str) -> SimpleNamespace:
+        """A version; ``signed`` gives it signature tags (their files are checked in test_signing)."""
+        signature = {MANIFEST_TAG: "", KEY_ID_TAG: "test", SIGNATURE_TAG: "test"} if signed else {}
+        found = SimpleNamespace(version=str(version), tags={**signature, **tags}, run_id=f"run-{version}")
         self.versions[str(version)] = found
         return found
 
@@ -93,6 +96,17 @@ class FakeMlflow:
     def record_run(self, experiment: str, context: Any, **run: Any) -> str:
         self.runs.append({"experiment": experiment, **run})
         return self.run_url(f"run-{len(self.runs)}")
+
+    def load_model(self, model: str, version: str) -> Any:
+        from mlops import scoring
+
+        return scoring.load_model(self.tracking_uri, model, str(version), None)
+
+    def verify_version(self, model: str, version: str) -> None:
+        # A version the test did not add stands for a signed one.
+        found = self.client.versions.get(str(version)) or self.client.add(str(version))
+        if not is_signed(found.tags):
+            raise UnverifiedModel(f"model {model} version {version} is unsigned")
 
     def reference(self, model: str, version: str) -> tuple[dict[str, Any], float | None]:
         return {"features": {}}, None

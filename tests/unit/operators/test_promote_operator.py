@@ -173,3 +173,19 @@ def test_a_late_re_run_takes_effect_after_the_days_already_scored(
     op = make_operator(PromoteOperator, task_id="promote", decision=decision(), outlets=[CHAMPION])
     extra = op.execute(run_with_plan(Trigger("schedule", "2026-03-08")))
     assert seen[0].effective_day == extra["effective_day"] == "2026-03-11"
+
+
+def test_an_unsigned_challenger_is_refused_and_nothing_moves(
+    make_operator: Callable[..., Any],
+    run_with_plan: Callable[[Trigger], dict[str, Any]],
+    fake_mlflow: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("mlops.registry.move_champion", _raise(AssertionError("moved an unsigned version")))
+    fake_mlflow.client.add("4", signed=False)
+    op = make_operator(PromoteOperator, task_id="promote", decision=decision(), outlets=[CHAMPION])
+    context = run_with_plan(Trigger("schedule", "2026-03-08"))
+
+    with pytest.raises(AirflowFailException, match="not moving champion: model churn version 4 is unsigned"):
+        op.execute(context)
+    assert CHAMPION not in context["outlet_events"]

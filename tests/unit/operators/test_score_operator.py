@@ -64,7 +64,7 @@ def models(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     features = load_pipeline(get_settings().pipelines_dir / "churn.yaml").features
     loaded: list[str] = []
 
-    def load_model(tracking_uri: str, model: str, version: str) -> FakeModel:
+    def load_model(tracking_uri: str, model: str, version: str, key: object) -> FakeModel:
         assert (tracking_uri, model) == ("http://mlflow.test", "churn")
         loaded.append(version)
         return FakeModel(version, features)
