@@ -17,7 +17,7 @@ SETTINGS = [
     "source.wait_timeout_minutes=10", "source.poke_interval_seconds=10",
     "schedules.max_active_ingest_runs=4", "schedules.settle_poke_seconds=10",
     "schedules.settle_timeout_minutes=30", 'schedules.train=\\"@yearly\\"',
-    "training.window_days=7", "training.validation_days=2", "training.holdout_days=2",
+    "training.window=7", "training.validation=2", "training.holdout=2",
     "training.min_partitions=5", "training.n_trials=1", "training.wait_timeout_minutes=30",
     "training.params.n_estimators=40", "training.min_rows=1000", "drift.min_rows=200",
     "promotion.approval.enabled=true", "promotion.approval.timeout=15m",

@@ -187,7 +187,7 @@ def test_every_param_explains_itself_and_the_defaults_are_valid(dagbag, stage: s
     [
         pytest.param("my pipeline.yaml", {}, "my_pipeline", id="file-name-not-a-dag-id"),
         pytest.param(
-            "wide.yaml", {"name": "wide", "training": {"window_days": 730}}, "wide", id="dag-build-fails"
+            "wide.yaml", {"name": "wide", "training": {"window": 730}}, "wide", id="window-over-a-year"
         ),
     ],
 )
