@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,30 @@ class EmbeddedStack:
                 quiet_since = None
             time.sleep(10)
         raise AssertionError(f"the stack did not settle in {timeout_s:.0f}s (state under {self.state})")
+
+
+def session_stack(
+    base: Path,
+    reuse: str | None,
+    settings: list[str],
+    scenario: list[str],
+    *,
+    days: int,
+    settle_s: float,
+    quiet_s: float,
+) -> Iterator[EmbeddedStack]:
+    """A test session's stack under ``base``, settled; ``reuse`` (``<state>:<airflow port>:<mlflow
+    port>``) points at a running one instead, left running afterwards."""
+    if reuse:
+        state, airflow_port, mlflow_port = reuse.rsplit(":", 2)
+        embedded = EmbeddedStack(Path(state), settings, scenario)
+        embedded.env.update(AIRFLOW_PORT=airflow_port, MLFLOW_PORT=mlflow_port)
+        yield embedded
+        return
+    embedded = EmbeddedStack(base, settings, scenario, parallelism=4)
+    try:
+        embedded.start()
+        embedded.wait_until_quiet(days, settle_s, quiet_s=quiet_s)
+        yield embedded
+    finally:
+        embedded.stop()

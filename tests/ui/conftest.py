@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.embedded_stack import PASSWORD, USER, EmbeddedStack
+from tests.embedded_stack import PASSWORD, USER, EmbeddedStack, session_stack
 from tests.ui.stack_config import DAYS, SCENARIO, SETTINGS
 
 SETTLE_TIMEOUT_S = int(os.environ.get("UI_SETTLE_TIMEOUT_S", "1500"))
@@ -35,19 +35,15 @@ def chromium() -> str:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     """The tests' stack; ``UI_STACK=<state dir>:<airflow port>:<mlflow port>`` reuses a running one."""
-    if reuse := os.environ.get("UI_STACK"):
-        state, airflow_port, mlflow_port = reuse.rsplit(":", 2)
-        embedded = EmbeddedStack(Path(state), SETTINGS, SCENARIO)
-        embedded.env.update(AIRFLOW_PORT=airflow_port, MLFLOW_PORT=mlflow_port)
-        yield embedded
-        return
-    embedded = EmbeddedStack(tmp_path_factory.mktemp("ui") / "stack", SETTINGS, SCENARIO, parallelism=4)
-    try:
-        embedded.start()
-        embedded.wait_until_quiet(DAYS, SETTLE_TIMEOUT_S, quiet_s=30)
-        yield embedded
-    finally:
-        embedded.stop()
+    yield from session_stack(
+        tmp_path_factory.mktemp("ui") / "stack",
+        os.environ.get("UI_STACK"),
+        SETTINGS,
+        SCENARIO,
+        days=DAYS,
+        settle_s=SETTLE_TIMEOUT_S,
+        quiet_s=30,
+    )
 
 
 @pytest.fixture(scope="session")
