@@ -1,7 +1,8 @@
 """Airflow plugin: the lake's report pages (Data Docs, drift reports) served by the API server.
 
 ``GET /mlops/reports/<pipeline>/ds=<day>/<name>`` returns a committed report file of the lake,
-local or S3 (``mlops.report_pages`` decides what may be served). The caller must be logged in to
+local or S3 (``mlops.report_pages`` decides what may be served, and under which headers: a CSP that lets
+no script run and no request leave the page). The caller must be logged in to
 Airflow (the UI's session cookie or a bearer token) and allowed to read the pipeline's ingest DAG.
 Task links (``Data Docs``, ``Drift report``) point here, so they open wherever the lake is.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Response
 
-from mlops.report_pages import ROUTE
+from mlops.report_pages import ROUTE, SECURITY_HEADERS
 
 
 def _app() -> FastAPI:
@@ -48,9 +49,7 @@ def _app() -> FastAPI:
             )
         except NotServed as exc:
             raise HTTPException(404, str(exc)) from None
-        # Reports are self-contained pages: no scripts from elsewhere, never framed by another site.
-        headers = {"Content-Security-Policy": "frame-ancestors 'self'", "X-Content-Type-Options": "nosniff"}
-        return Response(body, media_type=media_type, headers=headers)
+        return Response(body, media_type=media_type, headers=SECURITY_HEADERS)
 
     return app
 

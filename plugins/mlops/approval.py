@@ -4,12 +4,16 @@
 champion on the same holdout, the improvement against the required margin, per-slice metrics and
 the worst regression, the trigger, the training window and links to both MLflow runs.
 ``Review`` is a person's answer (or the configured outcome of a timeout), recorded on the version.
+``counted_review`` decides whether the answer an approval task handed on lets the move happen: with
+approval required, a missing, unreadable or ineligible approval stops the move (``ApprovalMissing``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import asdict, dataclass
+import re
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from mlops.promotion import SLICE_PREFIX, improvement
@@ -22,6 +26,17 @@ if TYPE_CHECKING:
 APPROVE, REJECT = "Approve", "Reject"
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def md_text(value: object) -> str:
+    """``value`` as literal Markdown text on one line: a category or a reason from the data cannot add
+    markup, a link or a table cell to the page a reviewer trusts."""
+    text = " ".join(str(value).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MARKDOWN.sub(r"\\\1", text)
+
+
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
@@ -31,12 +46,12 @@ def describe_trigger(trigger: Trigger, *, forced: bool = False) -> str:
     payload = trigger.payload or {}
     if trigger.kind == "drift":
         features = payload.get("features") or []
-        names = ", ".join(str(f) for f in features) if features else "prediction or performance drift"
-        text = f"drift on {payload.get('ds', trigger.as_of)} ({names})"
+        names = ", ".join(md_text(f) for f in features) if features else "prediction or performance drift"
+        text = f"drift on {md_text(payload.get('ds', trigger.as_of))} ({names})"
         if payload.get("reason"):
-            text += f": {payload['reason']}"
+            text += f": {md_text(payload['reason'])}"
     elif trigger.kind == "manual":
-        text = f"manual run, reason: {payload.get('reason') or 'none given'}"
+        text = f"manual run, reason: {md_text(payload.get('reason') or 'none given')}"
     else:
         text = f"{trigger.kind} run"
     return text + ("; force promotion requested" if forced else "")
@@ -58,7 +73,7 @@ def review_body(
     lines = [
         f"**{pipeline}**: promote version **{decision.version}** to `champion` (now: {champion})?",
         "",
-        f"Gate: {decision.reason}",
+        f"Gate: {md_text(decision.reason)}",
         "",
         f"| {metric} on the holdout {', '.join(holdout)} | value |",
         "|---|---|",
@@ -73,11 +88,11 @@ def review_body(
     slices = _slices(decision)
     if slices:
         lines += ["", "| slice | challenger | champion | change |", "|---|---|---|---|"]
-        lines += [f"| {k} | {_num(c)} | {_num(o)} | {_change(d)} |" for k, c, o, d in slices]
+        lines += [f"| {md_text(k)} | {_num(c)} | {_num(o)} | {_change(d)} |" for k, c, o, d in slices]
         worst = min((s for s in slices if s[3] is not None), key=lambda s: s[3], default=None)
         if worst is not None:
             lines.append(
-                f"\nWorst slice change: {worst[0]} {worst[3]:+.4f} "
+                f"\nWorst slice change: {md_text(worst[0])} {worst[3]:+.4f} "
                 f"(allowed regression {cfg.max_slice_regression:.4f})"
             )
     first, last = (trained[0], trained[-1]) if trained else ("—", "—")
@@ -116,6 +131,7 @@ class Review:
     comment: str
     at: str
     timed_out: bool = False
+    by_id: str = ""  # the user's id in Airflow's auth manager (what ``assigned_users`` names)
 
     @classmethod
     def of(cls, event: dict[str, Any]) -> Review:
@@ -132,6 +148,7 @@ class Review:
             comment=str(comment)[:1000],
             at=at,
             timed_out=timed_out,
+            by_id=str(user.get("id") or ""),
         )
 
     @property
@@ -145,6 +162,7 @@ class Review:
         return {
             f"approval.{kind}.decision": "approved" if self.approved else "rejected",
             f"approval.{kind}.by": self.by,
+            f"approval.{kind}.by_id": self.by_id,
             f"approval.{kind}.comment": self.comment,
             f"approval.{kind}.timed_out": str(self.timed_out).lower(),
             f"approval.{kind}.at": self.at,
@@ -155,4 +173,89 @@ class Review:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Review:
+        """The review an approval task returned; ``ValueError`` when it is not one."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a review is a mapping, not {type(data).__name__}")
+        if unknown := sorted(set(data) - {f.name for f in fields(cls)}):
+            raise ValueError(f"unknown fields {', '.join(map(str, unknown))}")
+        for name, kind in (("approved", bool), ("by", str), ("comment", str), ("at", str)):
+            if not isinstance(data.get(name), kind):
+                raise ValueError(f"{name} is {data.get(name)!r}, not a {kind.__name__}")
+        if not isinstance(data.get("timed_out", False), bool) or not isinstance(data.get("by_id", ""), str):
+            raise ValueError("timed_out must be a boolean and by_id a string")
         return cls(**data)
+
+
+class ApprovalMissing(Exception):
+    """A move that needs a person's approval has none that counts: nothing moves."""
+
+
+@dataclass(frozen=True)
+class ReviewNeed:
+    """What one move's approval must satisfy.
+
+    ``subject`` names the move ("promoting churn version 4"), ``setting`` the YAML key that asks for
+    approval. ``assigned``: the user ids that may approve (empty: anyone allowed to answer).
+    ``triggered_by``: who triggered the run; in a ``forced`` run neither that user nor a timeout's
+    configured outcome may approve (the person who forces a promotion cannot wave it through).
+    """
+
+    subject: str
+    setting: str
+    assigned: Collection[str] = ()
+    triggered_by: str | None = None
+    forced: bool = False
+
+    def refusal(self, review: Review) -> str | None:
+        """Why the approval ``review`` does not count, or None when it does."""
+        if self.forced and review.timed_out:
+            return "approved by the timeout's configured outcome: a forced promotion needs a person's approval"
+        if self.forced and not self.triggered_by:
+            return (
+                f"approved by {review.by}, but who triggered this forced run is not recorded: "
+                "a forced promotion needs an approver other than the user who forced it"
+            )
+        if self.forced and self.triggered_by in (review.by, review.by_id):
+            return (
+                f"approved by {review.by}, who triggered this forced run: "
+                "a forced promotion needs another user's approval"
+            )
+        if self.assigned and not review.timed_out and review.by_id not in self.assigned:
+            return (
+                f"approved by {review.by}, who is not among promotion.approval.assigned_users "
+                f"({', '.join(self.assigned)})"
+            )
+        return None
+
+
+# How to proceed when an approval does not count (said in every ``ApprovalMissing``).
+REMEDY = "nothing moved; clear the approve task with its downstream tasks so that a reviewer answers"
+
+
+def counted_review(answer: Any, need: ReviewNeed) -> Review:
+    """The review that decides a move whose approval is required: an approval that counts, or a
+    rejection (nothing moves, whoever gave it).
+
+    ``answer`` is what the approval task returned (``{"asked": True, "review": {...}}``). None (the
+    task marked success by hand, or not in the run), an answer that did not ask, an unreadable one,
+    or an approval ``need`` refuses raise ``ApprovalMissing`` with what is missing and what to do.
+    """
+    missing = f"{need.subject} needs an approval ({need.setting} is on)"
+    if answer is None:
+        raise ApprovalMissing(
+            f"{missing} and this run has no review: the approve task returned none "
+            f"(marked success by hand, or the DAG has no approve task); {REMEDY}"
+        )
+    if not isinstance(answer, dict) or "asked" not in answer:
+        raise ApprovalMissing(f"{missing} and the approve task's answer is unreadable: {answer!r:.200}; {REMEDY}")
+    if answer["asked"] is not True:
+        raise ApprovalMissing(
+            f"{missing} and the approve task did not ask for one (approval was off when it ran); {REMEDY}"
+        )
+    try:
+        review = Review.from_dict(answer.get("review"))
+    except (TypeError, ValueError) as exc:
+        raise ApprovalMissing(f"{missing} and the approve task's review is unreadable ({exc}); {REMEDY}") from None
+    if review.approved and (why := need.refusal(review)):
+        raise ApprovalMissing(f"{need.subject}: {why}; {REMEDY}")
+    return review

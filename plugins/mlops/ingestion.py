@@ -225,7 +225,7 @@ def gate(
         pipeline,
         ds,
         outcome.result,
-        render_data_docs(outcome.result),
+        render_data_docs(outcome.result, summary=outcome.message, failures=outcome.failures),
         {"passed": outcome.passed, "failures": outcome.failures},
     )
     if not outcome.passed:

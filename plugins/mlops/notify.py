@@ -42,7 +42,9 @@ class Notice:
         where = " ".join(
             p for p in (self.day and f"day {self.day}", self.version and f"v{self.version}") if p
         )
-        return f"[{self.pipeline}] {self.title}" + (f" ({where})" if where else "")
+        subject = f"[{self.pipeline}] {self.title}" + (f" ({where})" if where else "")
+        # One line: a line break from the data would start new mail headers.
+        return " ".join(subject.split())
 
     def text(self) -> str:
         lines = [self.subject, *self.details]
@@ -95,12 +97,20 @@ def _email(channel: EmailChannel, notice: Notice, context: Any) -> None:
     ).notify(context)
 
 
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _slack(channel: SlackChannel, notice: Notice, context: Any) -> None:
     from airflow.providers.slack.notifications.slack_webhook import SlackWebhookNotifier
 
-    # Slack's mrkdwn link syntax: <url|label>.
-    links = " | ".join(f"<{url}|{label}>" for label, url in notice.links.items())
-    text = "\n".join([f"*{notice.subject}*", *notice.details, *([links] if links else [])])
+    # Slack's mrkdwn link syntax: <url|label>. Text from the data (a category, a file name) is escaped
+    # as Slack asks, so it cannot forge a link or a mention.
+    links = " | ".join(
+        f"<{_slack_escape(url)}|{_slack_escape(label)}>" for label, url in notice.links.items()
+    )
+    lines = [f"*{_slack_escape(notice.subject)}*", *map(_slack_escape, notice.details)]
+    text = "\n".join([*lines, *([links] if links else [])])
     SlackWebhookNotifier(slack_webhook_conn_id=channel.conn_id, text=text).notify(context)
 
 

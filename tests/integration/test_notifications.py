@@ -81,6 +81,33 @@ def test_each_channel_receives_the_message_with_links_that_open_in_a_browser(
     assert hook["links"] == {"Airflow run": run, "MLflow version": NOTICE.links["MLflow version"]}
 
 
+def test_text_from_the_data_reaches_each_channel_as_text(endpoints: tuple[Mailbox, Received]) -> None:
+    """A rejected day's notice quotes a landed value: it cannot add mail headers, markup or Slack links."""
+    box, web = endpoints
+    hostile = Notice(
+        pipeline="churn",
+        event="rejected_day",
+        title="day rejected: unexpected column <img src=x onerror=alert(1)>\nBcc: victim@example.com",
+        day="2026-03-02",
+        details=["<!channel> see <http://evil.example.test|the fix>", "<script>alert(1)</script>"],
+    )
+
+    assert send(channels(web, email=["rejected_day"], slack=["rejected_day"], webhook=[]), hostile) == {
+        "email": "sent",
+        "slack": "sent",
+    }
+
+    [mail] = box.messages
+    assert mail["Bcc"] is None and "\n" not in mail["Subject"]
+    assert mail["Subject"].endswith("Bcc: victim@example.com (day 2026-03-02)")
+    body = Mailbox.html(mail)
+    assert "<img" not in body and "<script>" not in body
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    [slack] = web.at("/slack")
+    assert "<!channel>" not in slack["text"] and "<http://evil" not in slack["text"]
+    assert "&lt;!channel&gt; see &lt;http://evil.example.test|the fix&gt;" in slack["text"]
+
+
 def test_an_event_goes_only_to_the_channels_that_chose_it(endpoints: tuple[Mailbox, Received]) -> None:
     box, web = endpoints
     notifications = channels(web, email=["task_failed"], slack=["champion_changed"], webhook=["drift_fired"])
