@@ -21,6 +21,10 @@ how many trials run in parallel and on which device (`auto` uses a GPU where the
 under Browse → Required Actions, holding no worker slot, with challenger and champion compared on
 the page. *Approve* lets `promote` move `champion`; *Reject* (or the timeout's configured outcome)
 keeps the new version `challenger`, and the run succeeds. The answer is recorded on the version.
+Only `promotion.approval.assigned_users` may answer when the YAML names them, and the user who
+triggered a forced run cannot approve it. `promote` moves nothing without an approval that counts:
+an `approve` task marked success by hand, or a refused approval, fails `promote` with the reason;
+clear `approve` with its downstream tasks to ask again.
 
 **Output.** The MLflow experiment `<pipeline>` (each trial's **MLflow** link), a registered version
 with the alias `challenger`, `champion` when promoted (a `<pipeline>.champion` event), and the

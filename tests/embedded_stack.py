@@ -31,11 +31,11 @@ def free_port() -> int:
 
 
 class Api:
-    """Airflow's REST API v2 with a token from the login endpoint."""
+    """Airflow's REST API v2 with a token from the login endpoint, as ``user``."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, user: str = USER, password: str = PASSWORD) -> None:
         self.base = base
-        body = json.dumps({"username": USER, "password": PASSWORD}).encode()
+        body = json.dumps({"username": user, "password": password}).encode()
         request = urllib.request.Request(
             f"{self.base}/auth/token", body, {"Content-Type": "application/json"}, method="POST"
         )
@@ -130,8 +130,13 @@ class EmbeddedStack:
     def stop(self) -> None:
         subprocess.run(["bash", "scripts/stack.sh", "stop"], cwd=ROOT, env=self.env, timeout=120, check=False)
 
-    def api(self) -> Api:
-        return Api(self.airflow_url)
+    def api(self, user: str = USER) -> Api:
+        """The REST API as the admin, or as another user the stack was started with
+        (``AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS`` in ``env``), whose password Airflow generated."""
+        if user == USER:
+            return Api(self.airflow_url)
+        passwords = json.loads((self.state / "airflow" / "passwords.json").read_text())
+        return Api(self.airflow_url, user, passwords[user])
 
     def wait_until_quiet(self, days: int, timeout_s: float, quiet_s: float = 90) -> None:
         """Until ``days`` ingest runs have ended and no run of any stage has been active for ``quiet_s``."""
@@ -164,9 +169,11 @@ def session_stack(
     days: int,
     settle_s: float,
     quiet_s: float,
+    env: dict[str, str] | None = None,
 ) -> Iterator[EmbeddedStack]:
     """A test session's stack under ``base``, settled; ``reuse`` (``<state>:<airflow port>:<mlflow
-    port>``) points at a running one instead, left running afterwards."""
+    port>``) points at a running one instead, left running afterwards. ``env`` adds to the stack's
+    environment (a running one was started with its own)."""
     if reuse:
         state, airflow_port, mlflow_port = reuse.rsplit(":", 2)
         embedded = EmbeddedStack(Path(state), settings, scenario)
@@ -174,6 +181,7 @@ def session_stack(
         yield embedded
         return
     embedded = EmbeddedStack(base, settings, scenario, parallelism=4)
+    embedded.env.update(env or {})
     try:
         embedded.start()
         embedded.wait_until_quiet(days, settle_s, quiet_s=quiet_s)

@@ -209,7 +209,9 @@ class ReviewNeed:
     def refusal(self, review: Review) -> str | None:
         """Why the approval ``review`` does not count, or None when it does."""
         if self.forced and review.timed_out:
-            return "approved by the timeout's configured outcome: a forced promotion needs a person's approval"
+            return (
+                "approved by the timeout's configured outcome: a forced promotion needs a person's approval"
+            )
         if self.forced and not self.triggered_by:
             return (
                 f"approved by {review.by}, but who triggered this forced run is not recorded: "
@@ -247,7 +249,9 @@ def counted_review(answer: Any, need: ReviewNeed) -> Review:
             f"(marked success by hand, or the DAG has no approve task); {REMEDY}"
         )
     if not isinstance(answer, dict) or "asked" not in answer:
-        raise ApprovalMissing(f"{missing} and the approve task's answer is unreadable: {answer!r:.200}; {REMEDY}")
+        raise ApprovalMissing(
+            f"{missing} and the approve task's answer is unreadable: {answer!r:.200}; {REMEDY}"
+        )
     if answer["asked"] is not True:
         raise ApprovalMissing(
             f"{missing} and the approve task did not ask for one (approval was off when it ran); {REMEDY}"
@@ -255,7 +259,19 @@ def counted_review(answer: Any, need: ReviewNeed) -> Review:
     try:
         review = Review.from_dict(answer.get("review"))
     except (TypeError, ValueError) as exc:
-        raise ApprovalMissing(f"{missing} and the approve task's review is unreadable ({exc}); {REMEDY}") from None
+        raise ApprovalMissing(
+            f"{missing} and the approve task's review is unreadable ({exc}); {REMEDY}"
+        ) from None
     if review.approved and (why := need.refusal(review)):
         raise ApprovalMissing(f"{need.subject}: {why}; {REMEDY}")
+    return review
+
+
+def given_review(answer: Any) -> Review | None:
+    """The review in ``answer`` when approval is not required: a readable one still counts when it
+    rejects (a person said no), anything else is None (the move needs no approval)."""
+    try:
+        review = Review.from_dict(answer["review"]) if answer["asked"] is True else None
+    except (KeyError, TypeError, ValueError):
+        return None
     return review

@@ -121,6 +121,8 @@ class TrainingRecord:
     reason: str = ""
     metrics: dict[str, Any] | None = None
     effective: str | None = None  # the partition after ``as_of``; None: the next day
+    triggered_by: str | None = None  # the user who triggered the run (None: the scheduler or an Asset)
+    reviewed_by: str | None = None  # who approved or rejected its promotion ("timeout": nobody did)
 
     @property
     def effective_day(self) -> str:

@@ -27,7 +27,7 @@ from pydantic import (
     model_validator,
 )
 
-from mlops.grain import SPAN, Grain, grain_of, partitions
+from mlops.grain import SPAN, Grain, grain_of, nearest_partitions, partitions
 
 PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 ColumnType = Literal["int", "float", "category", "bool", "timestamp", "string"]
@@ -115,6 +115,27 @@ class Source(_Strict):
     )
     wait_timeout_minutes: int = Field(default=60, ge=0)
     poke_interval_seconds: int = Field(default=60, ge=5)
+    ready: Literal["stable", "marker"] = Field(
+        default="stable",
+        description="when a partition's files are complete: 'stable' (sizes and modification times "
+        "unchanged between two looks, or untouched for settle_seconds), or 'marker' (ready_marker exists)",
+    )
+    ready_marker: str = Field(
+        default="_SUCCESS",
+        pattern=r"^[^/\\]+$",
+        description="with ready: marker, the file the producer writes into the partition's folder last",
+    )
+    settle_seconds: int = Field(
+        default=60, ge=0, description="with ready: stable, files untouched this long count as complete"
+    )
+
+    @model_validator(mode="after")
+    def _marker_only_with_marker_rule(self) -> Source:
+        if "ready_marker" in self.model_fields_set and self.ready != "marker":
+            raise ValueError("ready_marker is read only with ready: marker; set both, or neither")
+        if self.ready_marker in (".", ".."):
+            raise ValueError("ready_marker must name a file in the partition's folder")
+        return self
 
 
 class RowCount(_Strict):
@@ -230,6 +251,20 @@ def parse_duration(value: str | int | float) -> dt.timedelta:
     return dt.timedelta(seconds=seconds)
 
 
+class Approver(_Strict):
+    """A user who may approve: ``id`` as Airflow's auth manager knows the user (the username with
+    the simple auth manager, the numeric user id with FAB); ``name`` is what the page shows."""
+
+    id: str = Field(min_length=1)
+    name: str = ""
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _numeric(cls, value: Any) -> Any:
+        # FAB's user ids are numbers; YAML reads ``id: 7`` as one.
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class Approval(_Strict):
     """A person approves a promotion (and, with ``rollback``, a rollback) before ``champion`` moves."""
 
@@ -237,12 +272,33 @@ class Approval(_Strict):
     timeout: str = Field(default="24h", description="how long a request waits: 90s, 15m, 24h, 2d")
     on_timeout: Literal["reject", "approve"] = "reject"
     rollback: bool = False
+    assigned_users: list[Approver] = Field(
+        default_factory=list,
+        description="who may answer (a user id, or {id, name}); empty: anyone who may edit the DAG",
+    )
 
     @field_validator("timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("assigned_users", mode="before")
+    @classmethod
+    def _ids(cls, value: Any) -> Any:
+        # A bare user id is the common case: ``assigned_users: [alice, bob]``.
+        if isinstance(value, list):
+            return [{"id": user} if isinstance(user, str | int) else user for user in value]
+        return value
+
+    @property
+    def approver_ids(self) -> tuple[str, ...]:
+        return tuple(user.id for user in self.assigned_users)
+
+    @property
+    def assignees(self) -> list[dict[str, str]]:
+        """``assigned_users`` as Airflow's approval request takes them (``HITLUser``: id and name)."""
+        return [{"id": user.id, "name": user.name or user.id} for user in self.assigned_users]
 
     @property
     def timeout_delta(self) -> dt.timedelta:
@@ -259,7 +315,12 @@ class Promotion(_Strict):
 
 
 NotificationEvent = Literal[
-    "rejected_day", "drift_fired", "champion_changed", "approval_requested", "task_failed"
+    "rejected_day",
+    "rows_quarantined",
+    "drift_fired",
+    "champion_changed",
+    "approval_requested",
+    "task_failed",
 ]
 ALL_EVENTS: tuple[str, ...] = NotificationEvent.__args__  # type: ignore[attr-defined]
 
@@ -287,6 +348,12 @@ class Notifications(_Strict):
     email: EmailChannel | None = None
     slack: SlackChannel | None = None
     webhook: WebhookChannel | None = None
+    quarantine_share: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="rows_quarantined is sent when a passing partition quarantines more than this share",
+    )
 
     def channels_for(self, event: str) -> list[str]:
         """The channels (``email``, ``slack``, ``webhook``) that send ``event``."""
@@ -306,7 +373,6 @@ class Persistence(_Strict):
 
 
 DriftReference = Literal["holdout", "training_window", "same_period_last_cycle"]
-_DAYS = re.compile(r"^\s*(\d+)\s*d\s*$")
 
 
 class Drift(_Strict):
@@ -322,10 +388,12 @@ class Drift(_Strict):
     psi_bias_correction: bool = True
     min_expected_per_bin: float = Field(default=5.0, ge=0)
     min_rows: int = Field(default=500, ge=1)
-    # What a day is compared with: the champion's holdout days (the newest of its window), its
-    # whole training window, or the same days one ``cycle`` earlier (seasonal data).
+    # What a partition is compared with: the champion's holdout (the newest of its window), its
+    # whole training window, or the same partition one ``cycle`` earlier (seasonal data).
     reference: DriftReference = "holdout"
-    cycle: int | str | None = Field(default=None, description="days, or a duration such as '365d'")
+    # Partitions of the grain or a duration, like every window; a duration that is no whole number
+    # of partitions is rounded to the nearest ('365d' is 52 weeks, or 12 months).
+    cycle: Span | None = None
     persistence: Persistence = Persistence()
     retrain_cooldown: Span | None = None  # default 7 partitions between two drift retrains
     retrain_cooldown_days: int | None = Field(default=None, ge=0)  # deprecated: calendar days
@@ -335,28 +403,13 @@ class Drift(_Strict):
     max_triggers_per_champion: int = Field(default=1, ge=1)
     allow_backfill_trigger: bool = False
 
-    @field_validator("cycle")
-    @classmethod
-    def _cycle_days(cls, value: int | str | None) -> int | None:
-        if value is None or isinstance(value, int):
-            days = value
-        elif match := _DAYS.match(value):
-            days = int(match.group(1))
-        else:
-            raise ValueError(f"a number of days or a duration such as '365d', not {value!r}")
-        if days is not None and days < 1:
-            raise ValueError(f"must be at least 1 day, got {days}")
-        return days
-
     @model_validator(mode="after")
     def _cycle_given(self) -> Drift:
         if self.reference == "same_period_last_cycle" and self.cycle is None:
-            raise ValueError("reference same_period_last_cycle needs a cycle (e.g. cycle: 365d)")
+            raise ValueError(
+                "reference same_period_last_cycle needs a cycle (e.g. cycle: 365d, or cycle: 12 for months)"
+            )
         return self
-
-    @property
-    def cycle_days(self) -> int | None:
-        return self.cycle if isinstance(self.cycle, int) else None
 
 
 @dataclass(frozen=True)
@@ -369,6 +422,7 @@ class Windows:
     min_partitions: int
     persistence: int
     retrain_cooldown: int
+    cycle: int | None = None  # drift.cycle: how far back the same period lies
 
 
 # Deprecated key -> (its replacement, its unit: "d" for calendar days, "" for partitions).
@@ -477,7 +531,10 @@ class Pipeline(_Strict):
             min_partitions=partitions(t.min_partitions, grain, "training.min_partitions"),
             persistence=partitions(d.persistence.window, grain, "drift.persistence.window"),
             retrain_cooldown=_resolve(self.name, d, "drift", "retrain_cooldown", 7, grain),
+            cycle=None if d.cycle is None else nearest_partitions(d.cycle, grain, "drift.cycle"),
         )
+        if windows.cycle is not None and windows.cycle < 1:
+            raise ValueError(f"drift.cycle must be at least one {grain.name} partition")
         for key in ("window", "validation", "holdout", "min_partitions"):
             if getattr(windows, key) < 1:
                 raise ValueError(f"training.{key} must be at least one {grain.name} partition")
@@ -608,12 +665,20 @@ def parse_pipeline(data: Any, *, source: str) -> Pipeline:
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last, silently)."""
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML keeps the last, silently),
+    and turning what the safe loader lets escape as a ``TypeError`` or ``ValueError`` (a list as a
+    key, a date such as 2026-02-30) into a YAML error that points at the line."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be a single value, not a list or a mapping", key_node.start_mark
+                ) from None
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
@@ -621,16 +686,52 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_timestamp(self, node: yaml.ScalarNode) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid date or time ({exc})", node.start_mark
+            ) from None
 
-def load_pipeline(path: Path) -> Pipeline:
-    """Load one pipeline YAML file. The file's stem must equal the pipeline name."""
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _UniqueKeyLoader.construct_yaml_timestamp)
+
+
+def _read_yaml(path: Path) -> Any:
+    """The YAML document in ``path``; every way it can fail is a ``ConfigError`` naming the file."""
     try:
-        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}): save it as UTF-8"
+        ) from None
+    loader = _UniqueKeyLoader(text)  # a SafeLoader subclass
+    loader.name = str(path)  # YAML errors point at the file, line and column
+    try:
+        return loader.get_single_data()
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    pipeline = parse_pipeline(data, source=str(path))
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def load_pipeline(path: Path) -> Pipeline:
+    """Load one pipeline YAML file. The file's stem must equal the pipeline name.
+
+    Whatever is wrong with the file, the error is a ``ConfigError`` naming it: a pipeline's broken
+    file must stay that pipeline's problem (``discover``), never the DAG folder's.
+    """
+    try:
+        pipeline = parse_pipeline(_read_yaml(path), source=str(path))
+    except ConfigError:
+        raise
+    except Exception as exc:  # a case no check above foresaw: still this file's error
+        raise ConfigError(f"{path}: cannot be loaded: {type(exc).__name__}: {exc}") from exc
     if pipeline.name != path.stem:
         raise ConfigError(f"{path}: name {pipeline.name!r} must match the file name {path.stem!r}")
     return pipeline

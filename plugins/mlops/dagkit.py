@@ -83,22 +83,37 @@ def dag_kwargs(pipeline: Pipeline, stage: Stage, doc: str | None) -> dict[str, A
     }
 
 
-def _broken(name: str, stage: Stage, error: ConfigError) -> DAG:
-    """A DAG that shows the error in the UI and fails when run; its id is valid whatever the file name."""
+# Airflow's limits on a DAG id and a tag: a broken file's name must fit them, or its error DAG
+# would fail the whole DAG file.
+DAG_ID_MAX, TAG_MAX = 250, 100
+
+
+def _fenced(text: str) -> str:
+    """``text`` as a Markdown code block, fenced with more backticks than it holds in a row."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}\n"
+
+
+def _broken(name: str, stage: Stage, error: Exception) -> DAG:
+    """A DAG that shows the error in the UI and fails when run; its id and tags are valid whatever
+    the file name."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)[: DAG_ID_MAX - len(stage) - 1]
+    message = str(error)
     with DAG(
-        dag_id=dag_id(re.sub(r"[^A-Za-z0-9_.-]", "_", name), stage),
+        dag_id=dag_id(safe, stage),
         description=f"{name}: pipeline config error",
-        doc_md=f"## Pipeline config error\n\n```\n{error}\n```\n",
+        doc_md=f"## Pipeline config error\n\n{_fenced(message)}",
         schedule=None,
         start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
-        tags=["mlops", name, stage, "config-error"],
+        tags=["mlops", name[:TAG_MAX], stage, "config-error"],
         is_paused_upon_creation=True,
         default_args={"owner": "mlops", "retries": 0},
     ) as dag:
 
         @task(task_id="config_error")
         def config_error() -> None:
-            raise ConfigError(str(error))
+            raise ConfigError(message)
 
         config_error()
     return dag
@@ -115,7 +130,11 @@ def build_stage(stage: Stage, build: Callable[[Pipeline], DAG]) -> dict[str, DAG
                 loaded = ConfigError(f"pipeline {name}: its {stage} DAG cannot be built: {exc}")
         if isinstance(loaded, ConfigError):
             log.error("pipeline %s: %s", name, loaded)
-            dag = _broken(name, stage, loaded)
+            try:
+                dag = _broken(name, stage, loaded)
+            except Exception:  # even then, the other pipelines keep their DAGs
+                log.exception("pipeline %s: its config-error DAG cannot be built either", name)
+                continue
         dags[dag.dag_id] = dag
     return dags
 

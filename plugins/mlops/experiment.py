@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlops.config import Pipeline, TrainingParams
+    from mlops.signing import SigningKey
 
 log = logging.getLogger(__name__)
 PARENT_TAG = "mlops.role"
@@ -118,19 +119,23 @@ def train_trial(
     parent_run_id: str,
     tags: dict[str, str],
     lineage: dict[str, str],
+    key: SigningKey,
     nthread: int | None = None,
     progress: Callable[[str], None] = log.info,
 ) -> TrialResult:
     """Train, evaluate and log one trial as a nested run; returns its run id and metrics.
 
     ``tracking_uri`` is ``client``'s server: the model is logged with MLflow's fluent API, which
-    needs it set globally (the client does not expose its own).
+    needs it set globally (the client does not expose its own). The model's files are hashed as they
+    are uploaded and the digest recorded on the run, signed with ``key``: registration signs only
+    those files (``mlops.signing``).
     """
     import mlflow
 
     from mlops.cost import CostMeter
     from mlops.evaluation import evaluate
     from mlops.model import log_model, model_input
+    from mlops.signing import record_trial_upload
     from mlops.training import feature_importance_plot, predict, prepare_frame, train_model
 
     cfg = pipeline.training
@@ -205,7 +210,10 @@ def train_trial(
             }
         )
         mlflow.log_metrics(metrics)
-        logged = log_model(best, pipeline_yaml, model_input(parts["holdout"].head(5), pipeline), workdir)
+        example = model_input(parts["holdout"].head(5), pipeline)
+        logged = record_trial_upload(
+            client, key, run.info.run_id, lambda: log_model(best, pipeline_yaml, example, workdir)
+        )
         feature_importance_plot(best, workdir / "feature_importance.png")
         mlflow.log_artifact(str(workdir / "feature_importance.png"))
         mlflow.log_dict(_profile(pipeline, parts, hold_scores), "reference_profile.json")

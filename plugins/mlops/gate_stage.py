@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from mlops.config import Pipeline
+    from mlops.signing import SigningKey
 
 
 def gate_challenger(
@@ -30,8 +31,10 @@ def gate_challenger(
     *,
     force: bool,
     load: Callable[[str], Any],
+    key: SigningKey,
 ) -> GateDecision:
-    """``load(version)`` is the version's model, verified against its signature (``MlflowHook.load_model``)."""
+    """``load(version)`` is the version's model, verified against its signature (``MlflowHook.load_model``);
+    the decision is recorded signed with ``key``."""
     import pandas as pd
 
     from mlops.experiment import holdout_metrics
@@ -63,5 +66,5 @@ def gate_challenger(
         leak=leak,
         backfill=plan.trigger.backfill and not cfg.allow_backfill_promotion,
     )
-    record_gate(client, name, decision, floor=cfg.floor, metric=cfg.primary_metric)
+    record_gate(client, name, decision, floor=cfg.floor, metric=cfg.primary_metric, key=key)
     return decision

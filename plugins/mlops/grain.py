@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -26,6 +28,20 @@ HOUR_KEY = "%Y-%m-%dT%H"
 HOURS: dict[str, int | None] = {"hour": 1, "day": 24, "week": 168, "month": None}
 UNIT_HOURS = {"h": 1, "d": 24, "w": 168}
 SPAN = re.compile(r"^\s*(\d+)\s*(h|d|w|partitions?)?\s*$")
+
+
+@contextmanager
+def _calendar(what: object) -> Iterator[None]:
+    """Python's calendar ends at 9999-12-31 (and starts at 0001-01-01): a partition past either end
+    is a clear ``ValueError``, not an ``OverflowError`` from deep inside ``datetime``."""
+    try:
+        yield
+    except OverflowError:
+        raise ValueError(f"{what}: outside the calendar (0001-01-01 .. 9999-12-31)") from None
+    except ValueError as exc:
+        if "out of range" not in str(exc):
+            raise
+        raise ValueError(f"{what}: outside the calendar (0001-01-01 .. 9999-12-31)") from None
 
 
 def _utc(when: dt.datetime | dt.date) -> dt.datetime:
@@ -58,7 +74,7 @@ def normalize_key(ds: str | dt.date | dt.datetime) -> str:
         raise ValueError(f"{ds!r} is not a partition key: a partition starts on the hour")
     if isinstance(ds, str) and "T" not in ds and " " not in ds:
         return start.date().isoformat()
-    return start.strftime(HOUR_KEY)
+    return Grain("hour").format(start)
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,10 @@ class Grain:
 
     def floor(self, when: dt.datetime | dt.date) -> dt.datetime:
         """The start of the partition holding ``when``."""
+        with _calendar(f"the {self.name} holding {when.isoformat()}"):
+            return self._floor(when)
+
+    def _floor(self, when: dt.datetime | dt.date) -> dt.datetime:
         at = _utc(when)
         if self.name == "hour":
             return at.replace(minute=0, second=0, microsecond=0)
@@ -90,7 +110,9 @@ class Grain:
         return day
 
     def format(self, start: dt.datetime) -> str:
-        return start.strftime(HOUR_KEY) if self.name == "hour" else start.date().isoformat()
+        # Not strftime: its %Y drops the leading zeros of years before 1000 on some platforms.
+        day = start.date().isoformat()
+        return f"{day}T{start.hour:02d}" if self.name == "hour" else day
 
     def key(self, when: str | dt.datetime | dt.date) -> str:
         """The key of the partition holding ``when`` (a key of a finer grain, a date or a time)."""
@@ -100,10 +122,11 @@ class Grain:
         return self.floor(parse_key(ds))
 
     def _add(self, start: dt.datetime, n: int) -> dt.datetime:
-        if self.name == "month":
-            months = start.year * 12 + start.month - 1 + n
-            return start.replace(year=months // 12, month=months % 12 + 1)
-        return start + dt.timedelta(hours=n * (self.hours or 0))
+        with _calendar(f"{self.format(start)} {n:+d} {self.name} partition(s)"):
+            if self.name == "month":
+                months = start.year * 12 + start.month - 1 + n
+                return start.replace(year=months // 12, month=months % 12 + 1)
+            return start + dt.timedelta(hours=n * (self.hours or 0))
 
     def end(self, ds: str | dt.date) -> dt.datetime:
         """The start of the next partition: ``[start(ds), end(ds))`` is the partition's period."""
@@ -123,6 +146,8 @@ class Grain:
         keys = []
         while start <= stop:
             keys.append(self.format(start))
+            if start == stop:  # never step past the last: it may be the calendar's last partition
+                break
             start = self._add(start, 1)
         return keys
 
@@ -142,6 +167,32 @@ class Grain:
             return f"the day {start.date().isoformat()} (UTC)"
         last = (end - dt.timedelta(days=1)).date().isoformat()
         return f"the {self.name} {start.date().isoformat()} .. {last} (UTC)"
+
+
+def run_range(grain: Grain, first: str, last: str) -> list[str]:
+    """The partitions ``first .. last`` (inclusive) of a manual run over history, oldest first.
+
+    Refused before a single key is listed when the range is reversed, holds more than a year of
+    partitions (``Grain.per_year``: the train form's window cap too) or ends at the calendar's last
+    partition, which has no end to read up to.
+    """
+    first, last = grain.key(first), grain.key(last)
+    if last < first:
+        raise ValueError(f"end_ds {last} is before start_ds {first}")
+    count, cap = grain.distance(first, last) + 1, grain.per_year
+    if count > cap:
+        raise ValueError(
+            f"start_ds {first} .. end_ds {last} is {count} {grain.name} partitions; one run takes at most "
+            f"a year of them ({cap}): split the range into several runs"
+        )
+    try:
+        grain.end(last)
+    except ValueError:
+        raise ValueError(
+            f"the {grain.name} {last} runs past 9999-12-31, where the calendar ends: it has no end to "
+            "read up to; pick an earlier range"
+        ) from None
+    return grain.span(first, last)
 
 
 DAY = Grain("day")
@@ -201,3 +252,23 @@ def partitions(value: int | str, grain: Grain, key: str) -> int:
             f"give it as 'N partitions'"
         )
     return hours // grain.hours
+
+
+# A month's mean length (365.25 days / 12), for rounding a duration to months.
+MEAN_MONTH_HOURS = 730.5
+
+
+def nearest_partitions(value: int | str, grain: Grain, key: str) -> int:
+    """``partitions``, but a duration that is no whole number of partitions is rounded to the nearest.
+
+    For a cycle (``drift.cycle``): a season comes back after a year, which is no whole number of
+    weeks or months, and ``365d`` should mean "a year" at every grain (52 weeks, 12 months).
+    """
+    try:
+        return partitions(value, grain, key)
+    except ValueError:
+        match = SPAN.match(str(value))
+        if not match:
+            raise
+        hours = int(match.group(1)) * UNIT_HOURS[str(match.group(2))]
+        return round(hours / (grain.hours or MEAN_MONTH_HOURS))  # 0 below half a partition

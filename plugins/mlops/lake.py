@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import re
+import stat
 import tempfile
 import time
 import uuid
@@ -30,6 +31,17 @@ ZONES: tuple[Zone, ...] = ("raw", "validated", "quarantine", "predictions", "rep
 MANIFEST = "_SUCCESS"
 
 
+@dataclass(frozen=True)
+class FileStat:
+    """One listed file: what tells a file that is still changing from one that is not."""
+
+    path: str
+    size: int
+    mtime: float  # seconds since the epoch
+    tag: str = ""  # what changes on any rewrite: an S3 ETag, a local file's inode and mtime in ns
+    link: bool = False  # a symbolic link on local disk (to a file or a folder), never followed
+
+
 class Storage(Protocol):
     """Bytes under one root; paths are relative and use '/'."""
 
@@ -37,6 +49,7 @@ class Storage(Protocol):
     def write_bytes(self, path: str, data: bytes) -> None: ...
     def exists(self, path: str) -> bool: ...
     def list_files(self, prefix: str) -> list[str]: ...
+    def stat_files(self, prefix: str) -> list[FileStat]: ...
     def delete(self, paths: list[str]) -> None: ...
     def uri(self, path: str) -> str: ...
 
@@ -194,8 +207,17 @@ def _not_found(exc: BaseException) -> bool:
     return code in ("404", "NoSuchKey", "NotFound")
 
 
+class SymlinkRefused(PermissionError):
+    """A symbolic link below a local root: neither it nor what it points to is read."""
+
+
 class LocalStorage:
-    """Storage on a local directory; writes are atomic (temporary file, then rename)."""
+    """Storage on a local directory; writes are atomic (temporary file, then rename).
+
+    Symbolic links below the root are listed but never followed: reading one (or through one) is
+    refused, so a link in the landing folder or the lake cannot copy a file from elsewhere on the
+    worker (a key, a password file) into the lake, its reports or a notification.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -203,8 +225,29 @@ class LocalStorage:
     def _path(self, path: str) -> Path:
         return self.root / path
 
+    def _unlinked(self, path: str) -> Path:
+        """``path`` under the root, refusing it when it or a folder on the way is a symbolic link."""
+        current = self.root
+        for part in Path(path).parts:
+            current = current / part
+            if current.is_symlink():
+                raise SymlinkRefused(
+                    f"{current} is a symbolic link: only regular files are read, never a link "
+                    "(replace the link with a copy of the file)"
+                )
+        return current
+
     def read_bytes(self, path: str) -> bytes:
-        return self._path(path).read_bytes()
+        target = self._unlinked(path)
+        # O_NOFOLLOW: a link swapped in after the check is refused by the kernel, not followed.
+        try:
+            fd = os.open(target, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            if target.is_symlink():
+                raise SymlinkRefused(f"{target} is a symbolic link: only regular files are read") from None
+            raise
+        with os.fdopen(fd, "rb") as handle:
+            return handle.read()
 
     def write_bytes(self, path: str, data: bytes) -> None:
         target = self._path(path)
@@ -222,10 +265,33 @@ class LocalStorage:
         return self._path(path).is_file()
 
     def list_files(self, prefix: str) -> list[str]:
+        return [found.path for found in self.stat_files(prefix)]
+
+    def stat_files(self, prefix: str) -> list[FileStat]:
+        """Regular files under ``prefix``, and links (to files or folders) as ``link`` entries:
+        listed so that a reader can refuse them by name, never followed."""
         base = self._path(prefix)
-        if not base.is_dir():
-            return []
-        return sorted(str(p.relative_to(self.root)) for p in base.rglob("*") if p.is_file())
+        if base.is_symlink():
+            return [FileStat(base.relative_to(self.root).as_posix(), 0, 0.0, link=True)]
+        found = []
+        for folder, folders, files in os.walk(base):  # os.walk never descends into a linked folder
+            for name in (*folders, *files):
+                entry = self._stat(Path(folder) / name)
+                if entry is not None:
+                    found.append(entry)
+        return sorted(found, key=lambda entry: entry.path)
+
+    def _stat(self, path: Path) -> FileStat | None:
+        try:
+            info = path.lstat()
+        except FileNotFoundError:  # removed while listing
+            return None
+        relative = path.relative_to(self.root).as_posix()
+        if stat.S_ISLNK(info.st_mode):
+            return FileStat(relative, 0, info.st_mtime, link=True)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return FileStat(relative, info.st_size, info.st_mtime, f"{info.st_ino}:{info.st_mtime_ns}")
 
     def delete(self, paths: list[str]) -> None:
         for path in paths:

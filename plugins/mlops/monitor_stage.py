@@ -63,25 +63,24 @@ def _read_days(lake: Storage, pipeline: Pipeline, days: list[str]) -> tuple[list
 def seasonal_reference(
     lake: Storage, pipeline: Pipeline, ds: str, champion: Champion
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The profile a day is compared with under ``drift.reference: same_period_last_cycle``.
+    """The profile a partition is compared with under ``drift.reference: same_period_last_cycle``.
 
-    The same span one ``drift.cycle`` earlier: the ``training.holdout`` partitions ending ``cycle``
-    days before ``ds``, profiled with the champion's scores on them. Before a cycle of data
+    The monitored partition's own period one ``drift.cycle`` earlier (the same month last year, the
+    same hour yesterday): the same partitions shifted back by the cycle, never a window of another
+    length, whose mix of periods would differ from the monitored one's (a holdout of February and
+    March against March). Profiled with the champion's scores on it. Before a cycle of data
     exists, the champion's own profile, and the returned reference says so.
     """
-    import datetime as dt
-
     from mlops.model import model_input
     from mlops.monitoring import reference_profile
 
-    cycle, grain = pipeline.drift.cycle_days or 0, pipeline.grain
-    end = grain.key(grain.start(ds) - dt.timedelta(days=cycle))
-    span = grain.last(end, pipeline.windows.holdout)
+    cycle, grain = pipeline.windows.cycle or 0, pipeline.grain
+    span = [grain.shift(ds, -cycle)]
     days, frame = _read_days(lake, pipeline, span)
     if frame is None or frame.empty:
         note = (
-            f"drift.reference same_period_last_cycle: no validated partition in {span[0]}..{span[-1]} "
-            f"({cycle} days before); compared with the champion's holdout instead"
+            f"drift.reference same_period_last_cycle: no validated partition {', '.join(span)} "
+            f"({cycle} {grain.name} partitions before); compared with the champion's holdout instead"
         )
         return champion.profile, {"kind": "holdout", "days": None, "note": note}
     scores = champion.model.predict(model_input(frame, pipeline))

@@ -27,6 +27,14 @@ OPEN_LEVELS = 200  # at most this many (and few per row): an open category; more
 RARE = 0.001  # closed-category levels below this share of the rows are left out of the list
 MARGIN = 0.1  # numeric ranges widened by this share of the observed range on each side
 GRAINS = {"hour": "@hourly", "day": "@daily", "week": "@weekly", "month": "@monthly"}
+# A draft's windows, sized for its grain (each within the config's caps, e.g. a year of partitions
+# for training.window): about four weeks of hours or days, half a year of weeks, a year of months.
+WINDOWS: dict[str, dict[str, int | str]] = {
+    "hour": {"window": "28d", "validation": "3d", "holdout": "3d", "min_partitions": "7d", "cooldown": "7d"},
+    "day": {"window": "28d", "validation": 3, "holdout": 3, "min_partitions": 7, "cooldown": "7d"},
+    "week": {"window": "26w", "validation": 2, "holdout": 2, "min_partitions": 8, "cooldown": "2w"},
+    "month": {"window": 12, "validation": 2, "holdout": 2, "min_partitions": 6, "cooldown": 2},
+}
 
 
 @dataclass
@@ -129,6 +137,7 @@ def _key_like(series: pd.Series) -> bool:
 
 def draft_pipeline(sample: pd.DataFrame, *, name: str, target: str, fmt: str) -> Draft:
     """A pipeline YAML document for data shaped like ``sample``; ``target`` must be one of its columns."""
+    from mlops.grain import grain_of, partitions
     from mlops.parsing import coerce_column, infer_type
 
     if target not in sample.columns:
@@ -177,6 +186,12 @@ def draft_pipeline(sample: pd.DataFrame, *, name: str, target: str, fmt: str) ->
 
     rows = len(sample)
     per_partition = {"min": max(1, rows // 2), "max": max(2, rows * 2)}
+    sizes = WINDOWS[grain]
+    least = partitions(sizes["min_partitions"], grain_of(GRAINS[grain]), "training.min_partitions")
+    notes.append(
+        f"windows: training.window {sizes['window']}, drift.persistence 2 of 3 {grain} partitions "
+        f"(sized for one partition a {grain})"
+    )
     document = {
         "name": name,
         "description": f"Drafted by mlops init from a {rows}-row sample; review before use.",
@@ -194,8 +209,15 @@ def draft_pipeline(sample: pd.DataFrame, *, name: str, target: str, fmt: str) ->
         },
         "schedules": {"ingest": GRAINS[grain]},
         # Sized from the sample so that no minimum is out of reach (``mlops check`` warns otherwise).
-        "training": {"min_rows": min(5000, per_partition["min"] * 7)},
-        "drift": {"min_rows": min(500, per_partition["min"])},
+        "training": {
+            **{k: sizes[k] for k in ("window", "validation", "holdout", "min_partitions")},
+            "min_rows": min(5000, per_partition["min"] * least),
+        },
+        "drift": {
+            "min_rows": min(500, per_partition["min"]),
+            "persistence": {"window": 3, "required": 2},
+            "retrain_cooldown": sizes["cooldown"],
+        },
     }
     return Draft(document=document, notes=notes, interval=interval)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -47,50 +48,75 @@ def parse_file(
     C engine silently pads a short last line, which is what a truncated file looks like) and invalid
     UTF-8, and because it is several times faster.
     """
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"{source}: unknown format {fmt!r}; expected 'csv' or 'parquet'")
     if not data:
         raise BadInputError(f"{source}: the file is empty (0 bytes)")
     data = _decompressed(data, source)
-    if fmt == "csv":
-        # Arrow's reader lets an unterminated quote run to the end of the file, swallowing the rows
-        # after it. Every quote in valid (RFC 4180) CSV is paired, an escaped one doubled: count them.
-        if data.count(b'"') % 2:
-            raise BadInputError(
-                f"{source}: not a readable CSV file (corrupt or truncated?): an unterminated quote"
-            )
-        try:
-            frame = pd.read_csv(
-                io.BytesIO(data),
-                dtype=str,
-                engine="pyarrow",
-                keep_default_na=False,
-                na_values=list(null_values),
-            )
-        except pd.errors.EmptyDataError:
-            raise BadInputError(
-                f"{source}: the file has no rows (it is blank or holds only a header)"
-            ) from None
-        except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
-            if "straddling" in str(exc):
-                raise BadInputError(
-                    f"{source}: a field is larger than the CSV reader's block ({_BLOCK_MIB} MiB); "
-                    "split the field or land the data as Parquet"
-                ) from None
-            raise BadInputError(
-                f"{source}: not a readable CSV file (corrupt or truncated?): {_printable(exc)}"
-            ) from None
-        _check_header(data, frame, source)
-    elif fmt == "parquet":
-        try:
-            frame = pd.read_parquet(io.BytesIO(data))
-        except (pa.ArrowException, OSError) as exc:
-            raise BadInputError(
-                f"{source}: not a readable Parquet file (corrupt or truncated?): {exc}"
-            ) from None
-    else:
-        raise ValueError(f"{source}: unknown format {fmt!r}; expected 'csv' or 'parquet'")
+    try:
+        frame = _read_csv(data, source, null_values) if fmt == "csv" else _read_parquet(data, source)
+    except BadInputError:
+        raise
+    except (csv.Error, pa.ArrowException, ValueError, TypeError, OverflowError, OSError) as exc:
+        # Whatever else a reader raises on these bytes is this file's problem, never a task's crash
+        # (that would be retried on the same bytes); named by its kind, not by the bytes it quotes.
+        raise BadInputError(
+            f"{source}: not a readable {fmt} file: {type(exc).__name__}: {_printable(exc)}"
+        ) from None
     if len(frame) == 0:
         raise BadInputError(f"{source}: the file has a header but no rows")
     return frame
+
+
+def _read_csv(data: bytes, source: str, null_values: Sequence[str]) -> pd.DataFrame:
+    # A cut file (a copy still running, a truncated transfer) ends inside a row, often inside its
+    # last field, where a shorter value still parses ("63.6" read as "63"): every line ends.
+    if not data.endswith((b"\n", b"\r")):
+        raise BadInputError(
+            f"{source}: not a complete CSV file (truncated, or still being written?): it does not end "
+            f"with a line break, so its last line (line {_line_count(data) + 1}) may be cut short; land "
+            "the complete file, ending with a newline"
+        )
+    # Arrow's reader lets an unterminated quote run to the end of the file, swallowing the rows
+    # after it. Every quote in valid (RFC 4180) CSV is paired, an escaped one doubled: count them.
+    if data.count(b'"') % 2:
+        raise BadInputError(
+            f"{source}: not a readable CSV file (corrupt or truncated?): an unterminated quote"
+        )
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(data),
+            dtype=str,
+            engine="pyarrow",
+            keep_default_na=False,
+            na_values=list(null_values),
+        )
+    except pd.errors.EmptyDataError:
+        raise BadInputError(f"{source}: the file has no rows (it is blank or holds only a header)") from None
+    except (pd.errors.ParserError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "straddling" in str(exc):
+            raise BadInputError(
+                f"{source}: a field is larger than the CSV reader's block ({_BLOCK_MIB} MiB); "
+                "split the field or land the data as Parquet"
+            ) from None
+        raise BadInputError(
+            f"{source}: not a readable CSV file (corrupt or truncated?): {_where(exc, data)}"
+        ) from None
+    _check_header(data, frame, source)
+    return frame
+
+
+def _read_parquet(data: bytes, source: str) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(io.BytesIO(data))
+    except (pa.ArrowException, OSError) as exc:
+        raise BadInputError(
+            f"{source}: not a readable Parquet file (corrupt or truncated?): {_printable(exc)}"
+        ) from None
+
+
+def _line_count(data: bytes) -> int:
+    return len(_LINE_BREAK.findall(data))
 
 
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -103,9 +129,10 @@ def _decompressed(data: bytes, source: str) -> bytes:
     import zlib
 
     gzipped = data[:2] == _GZIP_MAGIC
-    if source.endswith(".gz") and not gzipped:
+    named_gz = source.lower().endswith(".gz")
+    if named_gz and not gzipped:
         raise BadInputError(f"{source}: named .gz but not gzip data (rename it, or compress it)")
-    if gzipped and not source.endswith(".gz"):
+    if gzipped and not named_gz:
         raise BadInputError(f"{source}: gzip data in a file not named .gz (name it .csv.gz)")
     if not gzipped:
         return data
@@ -115,20 +142,47 @@ def _decompressed(data: bytes, source: str) -> bytes:
         raise BadInputError(f"{source}: a corrupt or truncated gzip file: {exc}") from None
 
 
-def _printable(exc: BaseException, limit: int = 200) -> str:
-    """A parser's message without the raw bytes it quotes: a corrupt file's bytes garble logs."""
-    text = str(exc)
+_LINE_BREAK = re.compile(rb"\r\n|\n|\r")  # the line ends Arrow's reader accepts
+# Arrow quotes the offending row after its field counts ("Expected 13 columns, got 2: <row>"): the row
+# may hold anything the file does (a secret, when the file is not what it seems), so it is dropped.
+_QUOTED_ROW = re.compile(r"(Expected \d+ columns, got \d+):.*", re.DOTALL)
+_FIELD_COUNT = re.compile(r"Expected (\d+) columns, got (\d+)")
+
+
+def _printable(exc: BaseException, limit: int = 120) -> str:
+    """A parser's message without the content it quotes: a corrupt file's bytes garble logs, and
+    whatever a file holds must not reach a page, a log or a notification through an error."""
+    text = _QUOTED_ROW.sub(r"\1", str(exc))
     clean = "".join(c if c.isprintable() and c != "\ufffd" else "?" for c in text)
     return clean if len(clean) <= limit else clean[:limit] + " ..."
 
 
+def _where(exc: BaseException, data: bytes) -> str:
+    """Arrow's message for a row of the wrong width, with the row's line number in place of the row."""
+    found = _FIELD_COUNT.search(str(exc))
+    if not found:
+        return _printable(exc)
+    expected = int(found.group(1))
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace", newline="")
+    reader = csv.reader(text)
+    try:
+        for row in reader:
+            if len(row) != expected:
+                return f"line {reader.line_num} has {len(row)} fields where the header has {expected}"
+    except csv.Error:
+        return f"line {reader.line_num + 1} cannot be split into fields ({_printable(exc)})"
+    return _printable(exc)
+
+
 def _check_header(data: bytes, frame: pd.DataFrame, source: str) -> None:
     # pandas renames duplicated header names ("a", "a.1"); a duplicated column is a broken file.
-    first_line = data.split(b"\n", 1)[0].rstrip(b"\r")
+    first_line = _LINE_BREAK.split(data, maxsplit=1)[0]
     try:
         names = next(csv.reader([first_line.decode("utf-8")]), [])
     except UnicodeDecodeError as exc:
         raise BadInputError(f"{source}: the header is not valid UTF-8: {exc}") from None
+    except csv.Error:
+        raise BadInputError(f"{source}: the header (line 1) cannot be split into fields") from None
     if len(set(names)) != len(names) and len(names) == frame.shape[1]:
         duplicated = sorted({n for n in names if names.count(n) > 1})
         raise BadInputError(f"{source}: duplicated column names in the header: {duplicated}")
@@ -175,6 +229,13 @@ def _int_array(parsed: pa.Array | pa.ChunkedArray, index: pd.Index) -> pd.Series
 
 def _to_int(series: pd.Series) -> tuple[pd.Series, np.ndarray]:
     present = series.notna().to_numpy()
+    if pd.api.types.is_unsigned_integer_dtype(series.dtype) and series.dtype.itemsize == 8:
+        # A uint64 beyond int64 (2**63 and up) does not fit the declared int: unparsable, as its
+        # CSV spelling would be.
+        values = series.to_numpy(dtype="uint64", na_value=0)
+        ok = present & (values < 2**63)
+        ints = np.where(ok, values, 0).astype("int64")
+        return pd.Series(pd.arrays.IntegerArray(ints, ~ok), index=series.index), present & ~ok
     if pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
         return series.astype("Int64"), np.zeros(len(series), dtype=bool)
     if pd.api.types.is_float_dtype(series.dtype):
@@ -311,6 +372,21 @@ def infer_type(series: pd.Series) -> str:
     return "string"
 
 
+_Converter = Callable[[pd.Series], tuple[pd.Series, np.ndarray]]
+
+
+def _converted(convert: _Converter, series: pd.Series, name: str, kind: str) -> tuple[pd.Series, np.ndarray]:
+    """``convert(series)``, refusing a column of a stored type it cannot take (a Parquet list, a
+    decimal beyond float) with an error that names the column, never a crash of the gate."""
+    try:
+        return convert(series)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError) as exc:
+        raise BadInputError(
+            f"column {name!r}: values stored as {series.dtype} cannot be read as {kind} "
+            f"({type(exc).__name__}: {_printable(exc)})"
+        ) from None
+
+
 def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[str, pd.Series]]:
     """Cast each declared column that exists to its type.
 
@@ -327,7 +403,7 @@ def coerce(raw: pd.DataFrame, pipeline: Pipeline) -> tuple[pd.DataFrame, dict[st
             continue
         series = raw[name]
         if column.type in converters:
-            values, bad = converters[column.type](series)
+            values, bad = _converted(converters[column.type], series, name, column.type)
         else:
             # Category/string: pandas' "string" dtype (not Categorical: GX handles plain strings better).
             values, bad = series.astype("string"), np.zeros(len(series), dtype=bool)

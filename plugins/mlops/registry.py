@@ -5,7 +5,13 @@ in the registry's database, so creating ``<model>.promotion-lock`` is a mutex ev
 registry shares (workers on other machines included); the check and the move happen under it.
 A lock left by a crashed holder expires after ``LOCK_TTL_S``, by the registry's clock. Each acquisition carries a token of
 its own: a holder only ever deletes its own lock, and checks it still holds it right before moving
-the alias (a holder stalled past the TTL may have had its lock broken).
+the alias and right after (a holder stalled past the TTL may have had its lock broken: it then
+withdraws its move and puts the alias back).
+
+Every record that decides what runs is signed with the model-signing key (``mlops.signing``): a
+champion move (``<kind>.signature`` over the model, version, kind and every field of the move) and
+a gate decision (``gate.signature``). Readers of the history verify each move and ignore, with a
+warning, one that does not verify: tags set by hand or copied from another version decide nothing.
 
 No Airflow import; takes an ``MlflowClient``.
 """
@@ -23,6 +29,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops.signing import SigningKey, VersionRef, is_signed, record_verifies, sign_record
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
@@ -35,6 +43,18 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 LOCK_TTL_S = 300
 AIRFLOW_RUN_TAG = "airflow.run_id"
 MOVE_KINDS = ("promotion", "rollback")
+# The fields of a move record, ``<kind>.<field>`` tags, all of them under its signature.
+MOVE_FIELDS = (
+    "previous_champion",
+    "reason",
+    "airflow_run_id",
+    "metrics_compared",
+    "effective_day",
+    "order",
+    "at",
+)
+GATE_FIELDS = ("cleared_floor", "decision")
+GATE_SIGNATURE_TAG = "gate.signature"
 
 
 class ChampionChanged(RuntimeError):
@@ -220,11 +240,15 @@ def promotion_lock(client: MlflowClient, model: str, *, holder: str, wait_s: flo
 
 def check_lock(client: MlflowClient, model: str, token: str) -> None:
     """Raise ``PromotionLockLost`` unless the acquisition ``token`` still holds the model's lock."""
-    if _lock_tags(client, lock_name(model)).get("token") != token:
+    if not holds_lock(client, model, token):
         raise PromotionLockLost(
             f"{model}: the promotion lock was broken as stale (held over {LOCK_TTL_S}s) before the "
             f"champion alias moved; the alias was not touched, retry"
         )
+
+
+def holds_lock(client: MlflowClient, model: str, token: str) -> bool:
+    return _lock_tags(client, lock_name(model)).get("token") == token
 
 
 def _lock_tags(client: MlflowClient, name: str) -> dict[str, str]:
@@ -288,11 +312,11 @@ class Move:
     order: int = 0
     kind: str = "promotion"
 
-    def tags(self) -> dict[str, str]:
-        """In write order: ``<kind>.at`` last, so a version carrying ``at`` has the whole record."""
+    def tags(self, key: SigningKey) -> dict[str, str]:
+        """In write order: the signature last, so a version carrying it has the whole record."""
         if self.kind not in MOVE_KINDS:
             raise ValueError(f"unknown move kind {self.kind!r}; known: {MOVE_KINDS}")
-        return {
+        fields = {
             f"{self.kind}.previous_champion": self.previous or "none",
             f"{self.kind}.reason": self.reason,
             f"{self.kind}.airflow_run_id": self.airflow_run_id,
@@ -301,10 +325,39 @@ class Move:
             f"{self.kind}.order": str(self.order),
             f"{self.kind}.at": now_iso(),
         }
+        signature = sign_record(key, *_move_record(self.model, str(self.version), self.kind, fields))
+        return {**fields, f"{self.kind}.signature": signature}
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.effective_day, self.order)
+
+
+def _move_record(model: str, version: str, kind: str, tags: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """What a move's signature covers: the model, the version, the kind and every field of the record."""
+    fields = {field: tags.get(f"{kind}.{field}", "") for field in MOVE_FIELDS}
+    return f"champion-{kind}", {"model": model, "version": version, **fields}
+
+
+def move_verifies(key: SigningKey, model: str, version: str, kind: str, tags: dict[str, str]) -> bool:
+    """Whether the ``kind`` move recorded on the version's ``tags`` carries its valid signature."""
+    return record_verifies(key, *_move_record(model, version, kind, tags), tags.get(f"{kind}.signature"))
+
+
+def _gate_record(ref: VersionRef, tags: dict[str, str]) -> tuple[str, dict[str, str]]:
+    fields = {field: tags.get(f"gate.{field}", "") for field in GATE_FIELDS}
+    return "gate-decision", {"model": ref.model, "version": ref.version, "run_id": ref.run_id, **fields}
+
+
+def gate_tags(key: SigningKey, ref: VersionRef, *, cleared: bool, decision: str) -> dict[str, str]:
+    """A gate decision's tags, in write order: the signature last, once the record is whole."""
+    tags = {"gate.cleared_floor": str(cleared).lower(), "gate.decision": decision[:4000]}
+    return {**tags, GATE_SIGNATURE_TAG: sign_record(key, *_gate_record(ref, tags))}
+
+
+def gate_verifies(key: SigningKey, ref: VersionRef, tags: dict[str, str]) -> bool:
+    """Whether the version's gate decision carries its valid signature."""
+    return record_verifies(key, *_gate_record(ref, tags), tags.get(GATE_SIGNATURE_TAG))
 
 
 def move_key(move: dict[str, str]) -> tuple[str, int]:
@@ -328,11 +381,18 @@ def superseding(moves: list[dict[str, str]], move: Move) -> dict[str, str] | Non
     return later[-1] if later else None
 
 
-def champion_as_of(client: MlflowClient, model: str, ds: str) -> str | None:
-    return champion_on(history(client, model), ds)
+def champion_as_of(client: MlflowClient, model: str, ds: str, key: SigningKey) -> str | None:
+    return champion_on(history(client, model, key), ds)
 
 
-def move_champion(client: MlflowClient, move: Move, *, expected: str | None, wait_s: float = 120) -> None:
+def was_champion(moves: list[dict[str, str]], version: str) -> bool:
+    """Whether a signed move in ``moves`` (``history``) ever made ``version`` champion."""
+    return any(move["version"] == str(version) for move in moves)
+
+
+def move_champion(
+    client: MlflowClient, move: Move, *, expected: str | None, key: SigningKey, wait_s: float = 120
+) -> None:
     """Point ``champion`` at ``move.version`` if it still points at ``expected`` (None: no champion).
 
     Raises ``Superseded`` (tagging the version with what holds) when a move effective later in the
@@ -342,12 +402,15 @@ def move_champion(client: MlflowClient, move: Move, *, expected: str | None, wai
     The tags are written before the alias moves: a crash in between leaves tags on a version that
     is not champion (visible, harmless), never a champion without its record. The previous
     champion recorded, and tagged ``demoted.*``, is the version the alias pointed at under the lock.
+    The record is signed with ``key``. Raises ``PromotionLockLost`` when this holder's lock was
+    broken as stale before the alias moved (nothing moved) or while it moved it: then the record is
+    withdrawn and the alias put back where the signed history says it belongs.
     """
     target = str(move.version)
     expected = None if expected is None else str(expected)
     with promotion_lock(client, move.model, holder=move.airflow_run_id, wait_s=wait_s) as token:
         current = alias_version(client, move.model, CHAMPION)
-        head = superseding(history(client, move.model), move)
+        head = superseding(history(client, move.model, key), move)
         if head is not None:
             note = f"version {head['version']} as of {head['effective_day']}"
             client.set_model_version_tag(move.model, target, f"{move.kind}.superseded_by", note)
@@ -369,10 +432,19 @@ def move_champion(client: MlflowClient, move: Move, *, expected: str | None, wai
                 f"started; not overwriting it (re-run to compare against the new champion)"
             )
         move = dataclasses.replace(move, version=target, previous=current)
-        for key, value in move.tags().items():
-            client.set_model_version_tag(move.model, target, key, value)
+        for tag, value in move.tags(key).items():
+            client.set_model_version_tag(move.model, target, tag, value)
         check_lock(client, move.model, token)
         client.set_registered_model_alias(move.model, CHAMPION, target)
+        # Stalled past the TTL between the check and the move, another holder may have broken the
+        # lock and moved the alias itself: this move must not stand over theirs.
+        if not holds_lock(client, move.model, token):
+            restored = _withdraw(client, move, key)
+            raise PromotionLockLost(
+                f"{move.model}: the promotion lock was broken as stale (held over {LOCK_TTL_S}s) while "
+                f"this run moved the champion alias to version {target}; the move was withdrawn and "
+                f"champion restored to version {restored or 'none'}; retry"
+            )
         # A holder stalled past the lock's expiry could still have moved it since the check.
         if (now_holding := alias_version(client, move.model, CHAMPION)) != target:
             raise ChampionChanged(
@@ -381,6 +453,26 @@ def move_champion(client: MlflowClient, move: Move, *, expected: str | None, wai
             )
         if current is not None:
             _mark_demoted(client, move.model, current, by=target)
+
+
+def _withdraw(client: MlflowClient, move: Move, key: SigningKey) -> str | None:
+    """Undo a move that landed after its lock was lost: drop its signed record, then point the alias
+    at the champion the signed history names (what the holder that broke the lock left); returns it."""
+    for field in ("signature", "at"):
+        client.delete_model_version_tag(move.model, str(move.version), f"{move.kind}.{field}")
+    moves = history(client, move.model, key)
+    restored = moves[-1]["version"] if moves else None
+    if restored is None:
+        client.delete_registered_model_alias(move.model, CHAMPION)
+    else:
+        client.set_registered_model_alias(move.model, CHAMPION, restored)
+    log.warning(
+        "%s: withdrew the move to version %s (lock lost); champion is version %s",
+        move.model,
+        move.version,
+        restored,
+    )
+    return restored
 
 
 def _mark_demoted(client: MlflowClient, model: str, version: str, *, by: str) -> None:
@@ -412,17 +504,18 @@ def trained_span(client: MlflowClient, model: str, version: str, holdout_days: i
 
 
 def record_gate(
-    client: MlflowClient, model: str, decision: GateDecision, *, floor: float, metric: str
+    client: MlflowClient, model: str, decision: GateDecision, *, floor: float, metric: str, key: SigningKey
 ) -> None:
-    """Tag the challenger's version with the gate's decision (and what a backfill would have done)."""
+    """Tag the challenger's version with the gate's decision, signed with ``key`` (and what a
+    backfill would have done)."""
     from mlops.promotion import clears_floor
 
-    version = decision.version
     cleared = clears_floor(metric, decision.challenger[metric], floor)
-    client.set_model_version_tag(model, version, "gate.cleared_floor", str(cleared).lower())
-    client.set_model_version_tag(model, version, "gate.decision", decision.reason[:4000])
+    ref = VersionRef(model, str(decision.version), client.get_model_version(model, decision.version).run_id)
+    for tag, value in gate_tags(key, ref, cleared=cleared, decision=decision.reason).items():
+        client.set_model_version_tag(model, ref.version, tag, value)
     if decision.would_promote and not decision.promote:
-        client.set_model_version_tag(model, version, "gate.backfill_would_promote", "true")
+        client.set_model_version_tag(model, ref.version, "gate.backfill_would_promote", "true")
 
 
 DRIFT_TRIGGERS_TAG = "drift.triggered_for"
@@ -441,30 +534,42 @@ def record_drift_trigger(client: MlflowClient, model: str, version: str, ds: str
         client.set_model_version_tag(model, version, DRIFT_TRIGGERS_TAG, ",".join(sorted([*days, ds])))
 
 
-def history(client: MlflowClient, model: str) -> list[dict[str, str]]:
-    """Every recorded champion move in the logical order (effective day, order, then wall clock):
+def history(client: MlflowClient, model: str, key: SigningKey) -> list[dict[str, str]]:
+    """Every signed champion move in the logical order (effective day, order, then wall clock):
     version, kind, at, effective_day, order, previous, reason, run id.
 
     One record per version and kind: a version rolled back to twice keeps its latest rollback only.
+    A record whose signature does not verify under ``key`` (tags set by hand, copied from another
+    version, or written before moves were signed: ``python -m mlops.signing sign``) is left out with
+    a warning.
     """
     moves = []
     for version in _search_versions(client, f"name = {_quote(model)}"):
         for kind in MOVE_KINDS:
-            if f"{kind}.at" in version.tags:
-                at = version.tags[f"{kind}.at"]
-                moves.append(
-                    {
-                        "version": version.version,
-                        "kind": kind,
-                        "at": at,
-                        # Moves recorded before the logical clock: the wall-clock day stands in.
-                        "effective_day": version.tags.get(f"{kind}.effective_day", at[:10]),
-                        "order": version.tags.get(f"{kind}.order", "2" if kind == "rollback" else "0"),
-                        "previous": version.tags.get(f"{kind}.previous_champion", "none"),
-                        "reason": version.tags.get(f"{kind}.reason", ""),
-                        "airflow_run_id": version.tags.get(f"{kind}.airflow_run_id", ""),
-                    }
+            tags = version.tags
+            if f"{kind}.at" not in tags:
+                continue
+            if not move_verifies(key, model, version.version, kind, tags):
+                log.warning(
+                    "%s version %s: ignoring its %s record, whose signature does not verify (tags set by "
+                    "hand or copied from another version?)",
+                    model,
+                    version.version,
+                    kind,
                 )
+                continue
+            moves.append(
+                {
+                    "version": version.version,
+                    "kind": kind,
+                    "at": tags[f"{kind}.at"],
+                    "effective_day": tags[f"{kind}.effective_day"],
+                    "order": tags[f"{kind}.order"],
+                    "previous": tags[f"{kind}.previous_champion"],
+                    "reason": tags.get(f"{kind}.reason", ""),
+                    "airflow_run_id": tags.get(f"{kind}.airflow_run_id", ""),
+                }
+            )
     return sorted(moves, key=lambda m: (*move_key(m), _stamp(m["at"]), int(m["version"])))
 
 
@@ -477,43 +582,121 @@ def _stamp(at: str) -> dt.datetime:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _latest_move(tags: dict[str, str]) -> str | None:
-    """The kind of the most recent move recorded on a version's tags (None: never moved to)."""
-    kinds = [kind for kind in MOVE_KINDS if f"{kind}.at" in tags]
-    return max(kinds, key=lambda kind: _stamp(tags[f"{kind}.at"]), default=None)
+def rollback_target(client: MlflowClient, model: str, requested: str | None, key: SigningKey) -> str:
+    """The version to roll back to: ``requested``, or the champion before the current one.
 
-
-def rollback_target(client: MlflowClient, model: str, requested: str | None) -> str:
-    """The version to roll back to: ``requested``, or the champion before the current one."""
+    Both from signed records only: the default is the previous champion that the latest signed move
+    onto the current one names, and the target must carry a signed gate decision that cleared the
+    floor, and a signature over its files.
+    """
     from mlflow.exceptions import MlflowException
 
     if requested is None:
         current = alias_version(client, model, CHAMPION)
         if current is None:
             raise PromotionRefused(f"{model}: there is no champion to roll back")
-        # What the latest move onto the current champion recorded: a version promoted once and
-        # later rolled back to carries both records, and the newer one is the truth.
-        tags = client.get_model_version(model, current).tags
-        kind = _latest_move(tags)
-        previous = tags.get(f"{kind}.previous_champion") if kind else None
-        if not previous or previous == "none":
+        # The latest move onto the current champion: a version promoted once and later rolled
+        # back to carries both records, and the newer one is the truth.
+        onto = [m for m in history(client, model, key) if m["version"] == current]
+        if not onto:
+            raise PromotionRefused(
+                f"{model}: champion version {current} has no signed move record (was the alias moved "
+                f"by hand?); name the version to roll back to"
+            )
+        if onto[-1]["previous"] == "none":
             raise PromotionRefused(
                 f"{model}: champion version {current} has no previous champion to roll back to"
             )
-        requested = previous
+        requested = onto[-1]["previous"]
     try:
         version = client.get_model_version(model, str(requested))
     except MlflowException as exc:
         if not _not_found(exc):
             raise
         raise PromotionRefused(f"{model}: version {requested} does not exist") from exc
+    ref = VersionRef(model, str(version.version), version.run_id or "")
+    if not gate_verifies(key, ref, version.tags):
+        raise PromotionRefused(
+            f"{model}: version {requested} has no signed gate decision (a gate.* tag set by hand or "
+            f"copied does not count); refusing it"
+        )
     if version.tags.get("gate.cleared_floor") != "true":
         raise PromotionRefused(f"{model}: version {requested} never cleared the promotion floor; refusing it")
-    from mlops.signing import is_signed
-
     if not is_signed(version.tags):
         raise PromotionRefused(f"{model}: version {requested} is unsigned; refusing it (mlops.signing)")
     return version.version
+
+
+def resign_records(
+    client: MlflowClient, ref: VersionRef, tags: dict[str, str], *, old: SigningKey, new: SigningKey
+) -> list[str]:
+    """After a key rotation: re-sign with ``new`` the records on the version (moves, gate decision)
+    that verify under ``old``; returns the kinds re-signed."""
+    done = []
+    for kind in MOVE_KINDS:
+        if move_verifies(old, ref.model, ref.version, kind, tags):
+            signature = sign_record(new, *_move_record(ref.model, ref.version, kind, tags))
+            client.set_model_version_tag(ref.model, ref.version, f"{kind}.signature", signature)
+            done.append(kind)
+    if gate_verifies(old, ref, tags):
+        client.set_model_version_tag(
+            ref.model, ref.version, GATE_SIGNATURE_TAG, sign_record(new, *_gate_record(ref, tags))
+        )
+        done.append("gate")
+    return done
+
+
+def sign_legacy_records(
+    client: MlflowClient, model: str, version: str, key: SigningKey, *, force: bool = False
+) -> list[str]:
+    """Sign the records on a version written before records were signed, as they stand (for
+    ``python -m mlops.signing sign``, after a manual check); returns a line per record.
+
+    A record carrying a signature that does not verify is left alone (it was altered, or signed with
+    another key) unless ``force``. Fields older records lack get the values readers assumed for them.
+    """
+    found = client.get_model_version(model, str(version))
+    ref, tags = VersionRef(model, str(found.version), found.run_id or ""), dict(found.tags)
+    lines = []
+    for kind in [k for k in MOVE_KINDS if f"{k}.at" in tags]:
+        label = f"the {kind} record of model {model} version {ref.version}"
+        if move_verifies(key, model, ref.version, kind, tags):
+            continue
+        if f"{kind}.signature" in tags and not force:
+            lines.append(
+                f"left {label} unsigned: its signature does not verify (altered?); --force re-signs it"
+            )
+            continue
+        defaults = {
+            "effective_day": tags[f"{kind}.at"][:10],
+            "order": "2" if kind == "rollback" else "0",
+            "previous_champion": "none",
+        }
+        for field, value in defaults.items():
+            if f"{kind}.{field}" not in tags:
+                tags[f"{kind}.{field}"] = value
+                client.set_model_version_tag(model, ref.version, f"{kind}.{field}", value)
+        client.set_model_version_tag(
+            model,
+            ref.version,
+            f"{kind}.signature",
+            sign_record(key, *_move_record(model, ref.version, kind, tags)),
+        )
+        lines.append(
+            f"signed {label} as it stands: effective {tags[f'{kind}.effective_day']}, previous "
+            f"{tags[f'{kind}.previous_champion']}, reason {tags.get(f'{kind}.reason', '')!r}"
+        )
+    if "gate.cleared_floor" in tags and not gate_verifies(key, ref, tags):
+        if GATE_SIGNATURE_TAG in tags and not force:
+            lines.append(f"left the gate decision of {ref.label} unsigned: its signature does not verify")
+        else:
+            client.set_model_version_tag(
+                model, ref.version, GATE_SIGNATURE_TAG, sign_record(key, *_gate_record(ref, tags))
+            )
+            lines.append(
+                f"signed the gate decision of {ref.label} as it stands: cleared_floor={tags['gate.cleared_floor']}"
+            )
+    return lines
 
 
 def _main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 Score and monitor first ask "which champion held on each day?" (``registry.history``), and before
 the first promotion the answer is "none": the task then skips. Importing MLflow's client stack for
 that costs seconds per task; this reader answers the same search with one HTTP call. It offers the
-one method ``registry.history`` uses, ``search_model_versions``, with MLflow's paging. Pure Python.
+one method ``registry.history`` uses, ``search_model_versions``, with MLflow's paging; ``history``
+checks each move's signature on what it returns, as for the MLflow client. Pure Python.
 """
 
 from __future__ import annotations

@@ -121,8 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    moves = history(MlflowClient(tracking_uri=uri, registry_uri=uri), pipeline.name)
     from mlops.hooks.lake import storage_for
+    from mlops.hooks.signing import signing_key
+
+    # The champion of each day from signed moves only, as score and monitor read it.
+    moves = history(MlflowClient(tracking_uri=uri, registry_uri=uri), pipeline.name, signing_key())
 
     lake = storage_for(settings.lake_root, settings.aws_conn_id)
     last = args.last.isoformat() if args.last else _last_day(lake, pipeline)

@@ -320,6 +320,13 @@ def _empty_typed(pipeline: Pipeline) -> pd.DataFrame:
     return coerce(empty, pipeline)[0]
 
 
+def _shown(names: list[str], limit: int = 10) -> list[str]:
+    """Header names as a message quotes them: a file that is not what it claims (a key, a log) has its
+    first line read as the header, so each name is cut short and only the first few are shown."""
+    cut = [name if len(name) <= 40 else name[:37] + "..." for name in names[:limit]]
+    return cut + ([f"... {len(names) - limit} more"] if len(names) > limit else [])
+
+
 def _shape_failure(
     raw: pd.DataFrame,
     pipeline: Pipeline,
@@ -343,8 +350,8 @@ def _shape_failure(
         text
         for text in (
             f"missing {missing}" if missing else "",
-            f"unexpected {extra}" if extra else "",
-            f"duplicated {duplicated}" if duplicated else "",
+            f"unexpected {_shown(extra)}" if extra else "",
+            f"duplicated {_shown(duplicated)}" if duplicated else "",
         )
         if text
     )
@@ -355,7 +362,7 @@ def _shape_failure(
         "level": TABLE,
         "unexpected_count": None,
         "unexpected_percent": None,
-        "observed_value": [str(c) for c in raw.columns],
+        "observed_value": _shown([str(c) for c in raw.columns], 40),
     }
     return ValidationOutcome(
         passed=False,

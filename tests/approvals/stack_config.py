@@ -1,5 +1,7 @@
 """The approval tests' history: eight clean days and no scheduled train in them, so the only train
-runs are the tests' own; approval on, with a timeout each test answers well within."""
+runs are the tests' own; approval on, with a timeout each test answers well within. Two users: the
+admin (the only assigned approver, logged in by the API and the browser) and ``TRAINER``, who
+triggers the forced runs the admin approves (the user who forces a promotion cannot approve it)."""
 
 from __future__ import annotations
 
@@ -21,5 +23,8 @@ SETTINGS = [
     "training.min_partitions=5", "training.n_trials=1", "training.wait_timeout_minutes=30",
     "training.params.n_estimators=40", "training.min_rows=1000", "drift.min_rows=200",
     "promotion.approval.enabled=true", "promotion.approval.timeout=15m",
-    "promotion.approval.on_timeout=reject",
+    "promotion.approval.on_timeout=reject", "'promotion.approval.assigned_users=[admin]'",
 ]  # fmt: skip
+TRAINER = "trainer"
+# The simple auth manager's users (name:role); Airflow generates the trainer's password.
+ENV = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{TRAINER}:user"}

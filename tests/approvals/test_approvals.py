@@ -1,9 +1,11 @@
 """The approval gate end to end on the embedded stack: a train run reaches the approval and waits
-in ``awaiting_input``; it is approved through the REST API, rejected, left to time out, and approved
-in the browser under Browse → Required Actions. Each test checks the registry's aliases and tags.
+in ``awaiting_input``; it is approved through the REST API, rejected, left to time out, approved
+in the browser under Browse → Required Actions, and approved by the user who forced it (refused).
+Each test checks the registry's aliases and tags and the run's record.
 
 The tests run in this order on one stack: the first promotes the first model; the others force a
-promotion (``force_promote`` still asks) against it.
+promotion (``force_promote`` still asks) against it, triggered by ``TRAINER`` and answered by the
+admin (the only assigned approver), except the last, which the admin both forces and approves.
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from typing import Any
 
 import yaml
 from mlflow import MlflowClient
-from tests.approvals.stack_config import TRAIN_DAY, WINDOW_END
+from tests.approvals.stack_config import TRAIN_DAY, TRAINER, WINDOW_END
 from tests.embedded_stack import Api, EmbeddedStack
 from tests.ui.airflow_ui import wait_for_run
 
+from mlops.approval import REMEDY
 from mlops.clock import read_record
 from mlops.lake import LocalStorage
 
@@ -118,7 +121,9 @@ def test_approved_through_the_rest_api_the_champion_moves_and_the_approver_is_re
         "approved by admin" in tags["promotion.reason"] and "holdout and slices" in tags["promotion.reason"]
     )
     assert tags["promotion.effective_day"] == TRAIN_DAY
-    assert record_of(stack).outcome == "promoted"
+    assert tags["approval.promotion.triggered_by"] == "admin"  # not forced: its trigger may approve
+    record = record_of(stack)
+    assert (record.outcome, record.triggered_by, record.reviewed_by) == ("promoted", "admin", "admin")
 
 
 def test_rejected_the_challenger_keeps_its_alias_and_the_run_ends_without_failing(
@@ -127,11 +132,18 @@ def test_rejected_the_challenger_keeps_its_alias_and_the_run_ends_without_failin
     api, client = stack.api(), mlflow(stack)
     champion = alias(client, "champion")
     assert champion, "the first test promotes the first model"
-    run_id = trigger(api, "approval_reject", 1, force_promote=True, reason="forced, to be rejected")
+    trainer = stack.api(TRAINER)
+    run_id = trigger(trainer, "approval_reject", 1, force_promote=True, reason="forced, to be rejected")
 
     request = wait_for_request(api, run_id)
     assert "force promotion requested" in request["body"]
     assert f"champion: {champion}" in request["subject"]
+    assert request["assigned_users"] == [{"id": "admin", "name": "admin"}]
+    try:
+        answer(trainer, run_id, "Approve", "my own")
+        raise AssertionError("a user who is not assigned answered the request")
+    except RuntimeError as refused:
+        assert ": 403 " in str(refused) and f"User={TRAINER}" in str(refused)
     answer(api, run_id, "Reject", "premium slice regresses")
 
     assert wait_for_run(api, DAG, run_id)["state"] == "success"
@@ -143,8 +155,10 @@ def test_rejected_the_challenger_keeps_its_alias_and_the_run_ends_without_failin
     assert (tags["approval.promotion.decision"], tags["approval.promotion.by"]) == ("rejected", "admin")
     assert tags["approval.promotion.comment"] == "premium slice regresses"
     assert "promotion.at" not in tags
+    assert tags["approval.promotion.triggered_by"] == TRAINER
     record = record_of(stack)
     assert record.outcome == "rejected" and "rejected by admin" in record.reason
+    assert (record.triggered_by, record.reviewed_by) == (TRAINER, "admin")
 
 
 def test_timed_out_the_configured_outcome_rejects(stack: EmbeddedStack) -> None:
@@ -156,7 +170,9 @@ def test_timed_out_the_configured_outcome_rejects(stack: EmbeddedStack) -> None:
     config["promotion"]["approval"]["timeout"] = "20s"  # read when the approval task runs
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     try:
-        run_id = trigger(api, "approval_timeout", 2, force_promote=True, reason="left to time out")
+        run_id = trigger(
+            stack.api(TRAINER), "approval_timeout", 2, force_promote=True, reason="left to time out"
+        )
         wait_for_request(api, run_id)
         assert wait_for_run(api, DAG, run_id, timeout_s=240)["state"] == "success"
     finally:
@@ -167,7 +183,8 @@ def test_timed_out_the_configured_outcome_rejects(stack: EmbeddedStack) -> None:
     tags = client.get_model_version("churn", challenger).tags
     assert (tags["approval.promotion.decision"], tags["approval.promotion.timed_out"]) == ("rejected", "true")
     assert tags["approval.promotion.by"] == "timeout"
-    assert record_of(stack).outcome == "rejected"
+    record = record_of(stack)
+    assert (record.outcome, record.reviewed_by) == ("rejected", "timeout")
 
 
 def test_approved_in_the_browser_under_required_actions(stack: EmbeddedStack, page: Any) -> None:
@@ -175,7 +192,9 @@ def test_approved_in_the_browser_under_required_actions(stack: EmbeddedStack, pa
 
     api, client = stack.api(), mlflow(stack)
     champion = alias(client, "champion")
-    run_id = trigger(api, "approval_browser", 3, force_promote=True, reason="approved in the browser")
+    run_id = trigger(
+        stack.api(TRAINER), "approval_browser", 3, force_promote=True, reason="approved in the browser"
+    )
     request = wait_for_request(api, run_id)
 
     page.goto("/required_actions")
@@ -193,3 +212,27 @@ def test_approved_in_the_browser_under_required_actions(stack: EmbeddedStack, pa
     assert (tags["approval.promotion.decision"], tags["approval.promotion.by"]) == ("approved", "admin")
     assert tags["approval.promotion.comment"] == "checked in the UI"
     assert tags["promotion.previous_champion"] == champion
+    assert tags["approval.promotion.triggered_by"] == TRAINER
+
+
+def test_a_forced_promotion_approved_by_the_user_who_forced_it_moves_nothing(stack: EmbeddedStack) -> None:
+    api, client = stack.api(), mlflow(stack)
+    champion = alias(client, "champion")
+    run_id = trigger(api, "approval_self", 4, force_promote=True, reason="forced and self-approved")
+    wait_for_request(api, run_id)
+    answer(api, run_id, "Approve", "my own promotion")
+
+    assert wait_for_run(api, DAG, run_id)["state"] == "failed"
+    states = {k: v["state"] for k, v in api.tasks(DAG, run_id).items()}
+    assert (states[TASK], states["promote"], states["record"]) == ("success", "failed", "failed")
+    challenger = alias(client, "challenger")
+    assert alias(client, "champion") == champion and challenger != champion
+    tags = client.get_model_version("churn", challenger).tags
+    assert (tags["approval.promotion.by"], tags["approval.promotion.triggered_by"]) == ("admin", "admin")
+    assert "promotion.at" not in tags
+    record = record_of(stack)
+    assert record.outcome == "failed" and record.triggered_by == "admin"
+    assert record.reason == (
+        f"failed in promote: promoting churn version {challenger}: approved by admin, who triggered this "
+        f"forced run: a forced promotion needs another user's approval; {REMEDY}"
+    )

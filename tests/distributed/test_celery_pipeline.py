@@ -304,12 +304,13 @@ def test_training_promotes_a_champion_whose_artifacts_are_in_s3(
     keys = [o["Key"] for o in listed.get("Contents", [])]
     assert f"{prefix}/{location}/MLmodel" in keys, keys
     # Signed at registration with the stack's key (never stored in MLflow): every file is listed.
-    from mlops.signing import KEY_ID_TAG, MANIFEST_TAG, SIGNATURE_TAG, SigningKey
+    from mlops.signing import KEY_ID_TAG, MANIFEST_TAG, SIGNATURE_TAG, SigningKey, VersionRef
 
     secret = json.loads(stack.env["AIRFLOW_CONN_MLOPS_SIGNING"])["password"]
     key = SigningKey.from_text(secret, source="the stack's env")
     assert champion.tags[KEY_ID_TAG] == key.key_id
-    assert champion.tags[SIGNATURE_TAG] == key.sign(champion.tags[MANIFEST_TAG])
+    ref = VersionRef("churn", champion.version, champion.run_id)
+    assert champion.tags[SIGNATURE_TAG] == ref.signature(key, champion.tags[MANIFEST_TAG])
     manifest = {line.split("  ", 1)[1] for line in champion.tags[MANIFEST_TAG].splitlines()}
     assert {"MLmodel", "python_model.pkl", "artifacts/booster.ubj"} <= manifest
     assert secret not in json.dumps([champion.tags, run.data.tags, run.data.params])

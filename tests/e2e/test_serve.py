@@ -80,7 +80,7 @@ def champion(
     from mlops.experiment import experiment_id
     from mlops.hooks.signing import signing_key
     from mlops.registry import register_version
-    from mlops.signing import sign_version
+    from mlops.signing import record_trial_upload, sign_version
     from mlops.training import prepare_frame, train_model
 
     train, valid = (
@@ -95,8 +95,14 @@ def champion(
         # An example whose first category is all null: the signature must still require it.
         example = model_input(frames["valid"].head(5), pipeline)
         example[pipeline.categorical_features[0]] = pd.array([pd.NA] * len(example), dtype="string")
+        workdir = tmp_path_factory.mktemp("model")
         with mlflow.start_run(experiment_id=experiment_id(client, "serve-test")) as run:
-            logged = log_model(result.booster, CHURN.read_text(), example, tmp_path_factory.mktemp("model"))
+            logged = record_trial_upload(
+                client,
+                signing_key(),
+                run.info.run_id,
+                lambda: log_model(result.booster, CHURN.read_text(), example, workdir),
+            )
         version = register_version(
             client,
             MODEL,

@@ -128,9 +128,18 @@ def test_first_run_trains_registers_and_promotes(dags, client) -> None:
     assert version.tags["promotion.previous_champion"] == "none"
     assert version.tags["gate.cleared_floor"] == "true"
     assert "first model" in version.tags["promotion.reason"]
+    # The move and the gate decision are signed records, and the trial vouched for the files it uploaded.
+    from mlops.hooks.signing import signing_key
+    from mlops.registry import gate_verifies, move_verifies
+    from mlops.signing import TRIAL_SIGNATURE_TAG, VersionRef
+
+    key = signing_key()
+    assert move_verifies(key, "churn", version.version, "promotion", version.tags)
+    assert gate_verifies(key, VersionRef("churn", version.version, version.run_id), version.tags)
 
     trial = client.get_run(version.run_id)
     tags = trial.data.tags
+    assert TRIAL_SIGNATURE_TAG in tags
     assert tags["airflow.dag_id"] == "churn_train" and tags["airflow.run_id"] == dag_run.run_id
     assert tags["trigger"] == "manual" and json.loads(tags["trigger.payload"]) == {"reason": "first model"}
     assert tags["window.partitions"].split(",") == DAGS_WINDOW
@@ -249,13 +258,16 @@ def test_scoring_writes_predictions_naming_the_champion(dags, client, lake) -> N
     import mlflow
     import pandas as pd
 
+    from mlops.hooks.signing import signing_key
     from mlops.lake import read_manifest
     from mlops.model import model_input
     from mlops.registry import champion_as_of
 
     # Scored by the champion as of the days, not the alias now (a rollback effective today).
-    version = champion_as_of(client, "churn", "2026-01-08")
-    assert version == champion_as_of(client, "churn", "2026-01-09") and version != champion(client)
+    version = champion_as_of(client, "churn", "2026-01-08", signing_key())
+    assert version == champion_as_of(client, "churn", "2026-01-09", signing_key()) and version != champion(
+        client
+    )
     dag_run = dags["churn_score"].test(run_conf={"start_ds": "2026-01-08", "end_ds": "2026-01-09"})
     assert str(dag_run.state) == "success", states(dag_run)
     pipeline = load_pipeline(ROOT / "include/pipelines/churn.yaml")
@@ -453,3 +465,56 @@ def test_no_secret_leaks_from_a_train_and_a_score_run(
     assert leaks == [], leaks
     assert all(counts.values()), f"a place was empty, so the scan proved nothing: {counts}"
     assert "churn_score" in out + err, "the runs' logs were not captured"
+
+
+def test_with_approval_on_an_approve_task_marked_success_by_hand_moves_nothing(
+    dags, client, lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``approve`` marked success instead of answered (no review in its XCom): ``promote`` fails
+    saying what is missing and what to do, champion stays, and the run's record says why."""
+    import shutil
+
+    import yaml
+
+    from mlops.approval import REMEDY
+    from mlops.clock import read_record
+    from mlops.registry import alias_version
+    from train import build
+
+    include = tmp_path / "include"
+    shutil.copytree(ROOT / "include", include)
+    path = include / "pipelines" / "churn.yaml"
+    config = yaml.safe_load(path.read_text())
+    config["promotion"]["approval"] = {"enabled": True, "timeout": "1h"}
+    path.write_text(yaml.safe_dump(config))
+    monkeypatch.setenv("MLOPS_INCLUDE_DIR", str(include))  # what the tasks read when they run
+    dag = build(load_pipeline(path))
+    for task in dag.tasks:
+        task.retries = 0
+    before, events = champion(client), len(champion_events())
+
+    logical = dt.datetime(2026, 1, 8, tzinfo=dt.UTC)
+    dag_run = dag.test(
+        logical_date=logical,
+        run_conf={"n_trials": 1, "force_promote": True, "reason": "marked approved by hand"},
+        mark_success_pattern="approve",
+    )
+
+    assert str(dag_run.state) == "failed"
+    found = states(dag_run)
+    assert (found["approve[-1]"], found["promote[-1]"], found["record[-1]"]) == (
+        "success",
+        "failed",
+        "failed",
+    )
+    assert champion(client) == before and len(champion_events()) == events
+    version = alias_version(client, "churn", "challenger")
+    assert version != before
+    record = read_record(lake, "churn", "2026-01-07", "manual")
+    assert record.outcome == "failed" and record.version == version
+    assert record.reason == (
+        f"failed in promote: promoting churn version {version} needs an approval "
+        "(promotion.approval.enabled is on) and this run has no review: the approve task returned none "
+        f"(marked success by hand, or the DAG has no approve task); {REMEDY}"
+    )
+    assert (record.triggered_by, record.reviewed_by) == ("dag_test", None)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mlops.hooks.signing import signing_key
 from mlops.registry import CHAMPION, Move, alias_version, history, move_champion
 
 MODEL = "race"
@@ -26,7 +27,7 @@ def _race(uri: str, move: dict[str, Any], expected: str, start: Any, results: An
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     start.wait(timeout=60)
     try:
-        move_champion(client, Move(**move), expected=expected, wait_s=60)
+        move_champion(client, Move(**move), expected=expected, key=signing_key(), wait_s=60)
         results.put((move["version"], "won", ""))
     except Exception as exc:
         results.put((move["version"], type(exc).__name__, str(exc)))
@@ -58,6 +59,7 @@ def test_two_promotions_and_a_rollback_racing_leave_one_champion_and_an_unbroken
         client,
         Move(MODEL, first, None, "first", "seed", {}, effective_day="2026-01-01"),
         expected=None,
+        key=signing_key(),
     )
     ctx = mp.get_context("spawn")
     for n in range(1, ROUNDS + 1):
@@ -84,7 +86,7 @@ def test_two_promotions_and_a_rollback_racing_leave_one_champion_and_an_unbroken
         assert all(outcome in ("ChampionChanged", "Superseded") for outcome, _ in lost), lost
         assert alias_version(client, MODEL, CHAMPION) == won[0]
 
-    trail = history(client, MODEL)
+    trail = history(client, MODEL, signing_key())
     assert len(trail) == ROUNDS + 1, trail
     for before, after in itertools.pairwise(trail):
         assert after["previous"] == before["version"], f"a gap in the audit trail: {before} -> {after}"

@@ -212,3 +212,45 @@ def test_every_task_has_an_execution_timeout(dagbag) -> None:
             assert task.execution_timeout is not None, f"{dag_id}.{task.task_id} could hang forever"
     trial = dagbag.dags["churn_train"].get_task("train_trial")
     assert trial.execution_timeout > dagbag.dags["churn_train"].get_task("prepare").execution_timeout
+
+
+def test_any_broken_yaml_breaks_only_its_own_dags(tmp_path: Path) -> None:
+    """An invalid date, a list as a key, a list or a scalar document, bad UTF-8, a folder named like a
+    file, a file name too long for a DAG tag: each once escaped the loader or the error DAG and took
+    every pipeline's DAGs down. Each is now a paused ``config-error`` DAG of its own."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    include = tmp_path / "include"
+    shutil.copytree(ROOT / "include", include)
+    folder = include / "pipelines"
+    churn = (folder / "churn.yaml").read_text()
+    long_name = "x" * 120
+    broken = {
+        "bad_date": churn.replace("name: churn", "name: bad_date").replace("2026-01-01", "2026-02-30"),
+        "list_key": "name: list_key\n? [a, b]\n: 1\n",
+        "a_list": "- a\n- b\n",
+        "a_scalar": "42\n",
+        "bad_utf8": b"name: bad_utf8\ndescription: caf\xe9\n",
+        long_name: "name: [unclosed ``` fence\n",
+    }
+    for name, text in broken.items():
+        (folder / f"{name}.yaml").write_bytes(text if isinstance(text, bytes) else text.encode())
+    (folder / "a_folder.yaml").mkdir()
+    os.environ["MLOPS_INCLUDE_DIR"] = str(include)
+    try:
+        bag = DagBag(dag_folder=str(ROOT / "dags"))
+    finally:
+        del os.environ["MLOPS_INCLUDE_DIR"]
+    assert bag.import_errors == {}
+    for stage in STAGES:
+        assert "config-error" not in bag.dags[f"churn_{stage}"].tags
+        for name in [*broken, "a_folder"]:
+            dag = bag.dags[f"{name}_{stage}"]
+            assert "config-error" in dag.tags and [t.task_id for t in dag.tasks] == ["config_error"]
+            assert f"{name}.yaml" in dag.doc_md
+    assert "'2026-02-30' is not a valid date" in bag.dags["bad_date_train"].doc_md
+    assert "a key must be a single value" in bag.dags["list_key_train"].doc_md
+    assert "got list" in bag.dags["a_list_train"].doc_md and "got int" in bag.dags["a_scalar_train"].doc_md
+    assert "not UTF-8 text" in bag.dags["bad_utf8_train"].doc_md
+    assert "cannot be read" in bag.dags["a_folder_train"].doc_md
+    assert "\n````\n" in bag.dags[f"{long_name}_train"].doc_md  # a fence longer than the error's own

@@ -173,3 +173,50 @@ def test_the_walkthrough_init_suites_check(tmp_path: Path) -> None:
     done = mlops("check", "shop", env=env)
     assert done.returncode == 0, done.stderr
     assert "partition passed" in done.stdout and "check shop: ok" in done.stdout
+
+
+def test_init_on_a_months_export_then_check_warns_about_a_calendar_feature(tmp_path: Path) -> None:
+    """A month's export once drafted the daily window (28 partitions) and refused its own draft; its
+    ``season`` then drifted month after month against the holdout, and nothing said why."""
+    import yaml
+    from tests.seasonal import SEASONS, by_month, weather
+
+    months = by_month(weather())
+    include, landing = tmp_path / "include", tmp_path / "landing"
+    shutil.copytree(ROOT / "include", include)
+    export = tmp_path / "2025-03.csv"
+    export.write_text(months["2025-03-01"].to_csv(index=False))
+    out = include / "pipelines" / "weather.yaml"
+    done = mlops("init", str(export), "--name", "weather", "--target", "rained", "--out", str(out))
+    assert done.returncode in (0, 1), done.stderr
+    assert "grain: month" in done.stdout
+    pipeline = load_pipeline(out)  # the draft is valid as written
+    assert (pipeline.grain.name, pipeline.windows.window, pipeline.windows.holdout) == ("month", 12, 2)
+
+    # Reviewed as a user would: every season, wider ranges, the history's start.
+    doc = yaml.safe_load(out.read_text())
+    doc["start_date"] = "2024-01-01"
+    doc["columns"]["season"]["values"] = sorted(set(SEASONS.values()))
+    doc["columns"]["day_id"].update(min=1, max=100_000)
+    doc["columns"]["temperature"].update(min=-40, max=50)
+    doc["columns"]["humidity"].update(min=0, max=150)
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    write_suite(load_pipeline(out), include)
+    for ds, month in months.items():
+        if ds >= "2024-01-01":
+            (landing / "weather" / f"ds={ds}").mkdir(parents=True)
+            (landing / "weather" / f"ds={ds}" / "part-000.csv").write_text(month.to_csv(index=False))
+    env = {"MLOPS_INCLUDE_DIR": str(include), "MLOPS_LANDING_ROOT": str(landing)}
+    checked = mlops("check", "weather", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert (
+        "warning: features: season is a function of the event time's month on 12 landed partition(s) "
+        "(2025-01-01 .. 2025-12-01): with drift.reference holdout" in checked.stdout
+    )
+    assert "drift.cycle: 365d" in checked.stdout and "temperature is a function" not in checked.stdout
+
+    doc["drift"].update(reference="same_period_last_cycle", cycle=12)
+    out.write_text(yaml.safe_dump(doc, sort_keys=False))
+    write_suite(load_pipeline(out), include)
+    quiet = mlops("check", "weather", env=env)
+    assert quiet.returncode == 0 and "is a function of the event time" not in quiet.stdout

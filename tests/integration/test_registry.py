@@ -27,13 +27,14 @@ from mlops.registry import (
     Move,
     PromotionRefused,
     alias_version,
+    champion_on,
     history,
     move_champion,
     register_version,
     rollback_target,
 )
 from mlops.registry_reader import RegistryReader
-from mlops.signing import SigningKey, sign_version
+from mlops.signing import SigningKey, VersionRef, sign_version
 
 pytestmark = pytest.mark.integration
 
@@ -69,14 +70,20 @@ def model(request: pytest.FixtureRequest) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_-]+', '-', request.node.name)}-{uuid.uuid4().hex[:6]}"
 
 
-def add_version(client: mlflow.MlflowClient, model: str, run_id: str, *, cleared: bool = True) -> str:
-    """A READY version of ``model`` (created directly, not through register_version)."""
+def add_version(
+    client: mlflow.MlflowClient, model: str, run_id: str, *, cleared: bool = True, signed: bool = True
+) -> str:
+    """A READY version of ``model`` (created directly, not through register_version), with a signed
+    gate decision (``cleared``) and, if ``signed``, signed files."""
     registry.ensure_model(client, model)
-    tags = {"gate.cleared_floor": "true"} if cleared else {}
-    mv = client.create_model_version(model, f"runs:/{run_id}/model", run_id=run_id, tags=tags)
+    mv = client.create_model_version(model, f"runs:/{run_id}/model", run_id=run_id)
     assert client.get_model_version(model, mv.version).status == "READY"
-    if cleared:
-        sign_version(client, model, mv.version, KEY)
+    ref = VersionRef(model, mv.version, run_id)
+    for tag, value in registry.gate_tags(KEY, ref, cleared=cleared, decision="test").items():
+        client.set_model_version_tag(model, mv.version, tag, value)
+    if signed:
+        # These runs hold a bare MLmodel, logged without a trial: sign their files as found.
+        sign_version(client, model, mv.version, KEY, require_trial=False)
     return mv.version
 
 
@@ -103,7 +110,7 @@ def promote(
         order=2 if kind == "rollback" else 0,
         kind=kind,
     )
-    move_champion(client, move, expected=expected, wait_s=wait_s)
+    move_champion(client, move, expected=expected, key=KEY, wait_s=wait_s)
 
 
 def tags_of(client: mlflow.MlflowClient, model: str, version: str) -> dict[str, str]:
@@ -182,7 +189,7 @@ def test_first_promotion_sets_champion_and_records_it(client, model, source_run)
     assert json.loads(tags["promotion.metrics_compared"]) == METRICS
     assert not any(k.startswith("demoted.") for k in tags)
 
-    [move] = history(client, model)
+    [move] = history(client, model, KEY)
     assert move == {
         "version": v1,
         "kind": "promotion",
@@ -206,15 +213,15 @@ def test_second_promotion_records_previous_champion_and_demotes_it(client, model
     demoted = tags_of(client, model, v1)
     assert demoted["demoted.by_version"] == v2
     assert dt.datetime.fromisoformat(demoted["demoted.at"]).tzinfo is not None
-    assert [(m["version"], m["previous"]) for m in history(client, model)] == [(v1, "none"), (v2, v1)]
+    assert [(m["version"], m["previous"]) for m in history(client, model, KEY)] == [(v1, "none"), (v2, v1)]
 
     # What is recorded is the champion actually replaced, not what the caller believed it was.
     promote(client, model, v3, expected=v2, previous=None)
     assert tags_of(client, model, v3)["promotion.previous_champion"] == v2
     assert tags_of(client, model, v2)["demoted.by_version"] == v3
-    assert [m["version"] for m in history(client, model)] == [v1, v2, v3]
+    assert [m["version"] for m in history(client, model, KEY)] == [v1, v2, v3]
     # The REST reader that score and monitor use (no MLflow import) reads the same history.
-    assert history(RegistryReader(mlflow_server), model) == history(client, model)
+    assert history(RegistryReader(mlflow_server), model, KEY) == history(client, model, KEY)
 
 
 def test_the_rest_reader_names_an_unreachable_server() -> None:
@@ -233,7 +240,7 @@ def test_compare_and_set_refuses_when_the_champion_moved(client, model, source_r
     assert alias_version(client, model, CHAMPION) == v2
     assert not any(k.startswith(("promotion.", "rollback.")) for k in tags_of(client, model, v3))
     assert "demoted.by_version" not in tags_of(client, model, v2)
-    assert [m["version"] for m in history(client, model)] == [v1, v2]
+    assert [m["version"] for m in history(client, model, KEY)] == [v1, v2]
     assert not lock_exists(client, model)  # released on the error path too
 
     with pytest.raises(ChampionChanged):  # expected=None ("no champion") is compared as well
@@ -253,7 +260,7 @@ def test_retry_of_a_move_that_already_happened_is_a_noop(client, model, source_r
 
     assert alias_version(client, model, CHAMPION) == v2
     assert {v: tags_of(client, model, v) for v in (v1, v2)} == before
-    assert len(history(client, model)) == 2
+    assert len(history(client, model, KEY)) == 2
     assert not lock_exists(client, model)
 
 
@@ -261,7 +268,7 @@ def test_retry_completes_a_move_that_died_before_the_demotion(client, model, sou
     v1, v2 = (add_version(client, model, source_run) for _ in range(2))
     promote(client, model, v1, expected=None)
     # The first attempt wrote v2's record and moved the alias, then died.
-    for key, value in Move(model, v2, v1, "r", "scheduled__c", METRICS, "2026-01-12").tags().items():
+    for key, value in Move(model, v2, v1, "r", "scheduled__c", METRICS, "2026-01-12").tags(KEY).items():
         client.set_model_version_tag(model, v2, key, value)
     client.set_registered_model_alias(model, CHAMPION, v2)
     record = tags_of(client, model, v2)
@@ -299,7 +306,7 @@ def test_concurrent_promotions_exactly_one_wins(mlflow_server, client, model, so
     assert len(winners) == 1 and len(losers) == 1, outcomes
     [winner], [loser] = winners, losers
     assert alias_version(client, model, CHAMPION) == winner
-    moves = history(client, model)
+    moves = history(client, model, KEY)
     assert [m["version"] for m in moves if m["previous"] == v1] == [winner]
     assert [m["version"] for m in moves] == [v1, winner]
     assert not any(k.startswith("promotion.") for k in tags_of(client, model, loser))
@@ -320,7 +327,7 @@ def test_a_stale_lock_is_broken_and_the_promotion_goes_through(client, model, so
     promote(client, model, v1, expected=None, wait_s=10)
 
     assert alias_version(client, model, CHAMPION) == v1
-    assert [m["version"] for m in history(client, model)] == [v1]
+    assert [m["version"] for m in history(client, model, KEY)] == [v1]
     assert not lock_exists(client, model)
 
 
@@ -349,24 +356,45 @@ def test_rollback_target_defaults_to_the_previous_champion_and_refuses_bad_versi
     uncleared = add_version(client, model, source_run, cleared=False)
     promote(client, model, v1, expected=None)
     with pytest.raises(PromotionRefused, match=rf"champion version {v1} has no previous champion"):
-        rollback_target(client, model, None)  # the first champion has nobody before it
+        rollback_target(client, model, None, KEY)  # the first champion has nobody before it
     promote(client, model, v2, expected=v1)
 
-    assert rollback_target(client, model, None) == v1
-    assert rollback_target(client, model, v1) == v1
+    assert rollback_target(client, model, None, KEY) == v1
+    assert rollback_target(client, model, v1, KEY) == v1
     with pytest.raises(PromotionRefused, match=r"version 99 does not exist"):
-        rollback_target(client, model, "99")
+        rollback_target(client, model, "99", KEY)
     with pytest.raises(PromotionRefused, match=rf"version {uncleared} never cleared the promotion floor"):
-        rollback_target(client, model, uncleared)
+        rollback_target(client, model, uncleared, KEY)
 
 
 def test_rollback_target_refuses_an_unsigned_version(client, model, source_run):
     signed = add_version(client, model, source_run)
-    unsigned = add_version(client, model, source_run, cleared=False)
-    client.set_model_version_tag(model, unsigned, "gate.cleared_floor", "true")  # a hand-set tag
+    unsigned = add_version(client, model, source_run, signed=False)
     promote(client, model, signed, expected=None)
     with pytest.raises(PromotionRefused, match=rf"version {unsigned} is unsigned"):
-        rollback_target(client, model, unsigned)
+        rollback_target(client, model, unsigned, KEY)
+
+
+@pytest.mark.parametrize("how", ["set-by-hand", "copied-from-a-cleared-version"])
+def test_rollback_target_refuses_a_gate_decision_nobody_signed(client, model, source_run, how):
+    cleared = add_version(client, model, source_run)
+    rejected = add_version(client, model, source_run, cleared=False)
+    promote(client, model, cleared, expected=None)
+    if how == "set-by-hand":
+        client.set_model_version_tag(model, rejected, "gate.cleared_floor", "true")
+    else:
+        for tag in ("gate.cleared_floor", "gate.decision", "gate.signature"):
+            client.set_model_version_tag(model, rejected, tag, tags_of(client, model, cleared)[tag])
+    with pytest.raises(PromotionRefused, match=rf"version {rejected} has no signed gate decision"):
+        rollback_target(client, model, rejected, KEY)
+
+
+def test_rollback_target_refuses_a_champion_whose_alias_was_moved_by_hand(client, model, source_run):
+    v1, v2 = (add_version(client, model, source_run) for _ in range(2))
+    promote(client, model, v1, expected=None)
+    client.set_registered_model_alias(model, CHAMPION, v2)  # outside the pipeline: no signed move
+    with pytest.raises(PromotionRefused, match=rf"champion version {v2} has no signed move record"):
+        rollback_target(client, model, None, KEY)
 
 
 def test_rollback_target_after_a_rollback_uses_the_latest_move(client, model, source_run):
@@ -376,22 +404,22 @@ def test_rollback_target_after_a_rollback_uses_the_latest_move(client, model, so
     promote(client, model, v3, expected=v2)
     promote(client, model, v2, expected=v3, kind="rollback")  # v3 was bad: back to v2
 
-    assert [(m["version"], m["kind"], m["previous"]) for m in history(client, model)] == [
+    assert [(m["version"], m["kind"], m["previous"]) for m in history(client, model, KEY)] == [
         (v1, "promotion", "none"),
         (v2, "promotion", v1),
         (v3, "promotion", v2),
         (v2, "rollback", v3),
     ]
     # v2 carries its old promotion record (previous: v1) and the newer rollback (previous: v3).
-    assert rollback_target(client, model, None) == v3
+    assert rollback_target(client, model, None, KEY) == v3
 
 
 def test_rollback_target_without_a_champion_is_refused(client, model, source_run):
     with pytest.raises(PromotionRefused, match="no champion to roll back"):
-        rollback_target(client, model, None)  # no registered model at all
+        rollback_target(client, model, None, KEY)  # no registered model at all
     add_version(client, model, source_run)
     with pytest.raises(PromotionRefused, match="no champion to roll back"):
-        rollback_target(client, model, None)  # versions, but no champion
+        rollback_target(client, model, None, KEY)  # versions, but no champion
 
 
 def test_the_champion_as_of_a_day_follows_effective_days_and_a_late_decision_is_superseded(
@@ -403,7 +431,8 @@ def test_the_champion_as_of_a_day_follows_effective_days_and_a_late_decision_is_
     promote(client, model, v1, expected=None, effective_day="2026-01-12")
     promote(client, model, v2, expected=v1, effective_day="2026-01-26")
     assert [
-        champion_as_of(client, model, d) for d in ("2026-01-11", "2026-01-12", "2026-01-25", "2026-01-26")
+        champion_as_of(client, model, d, KEY)
+        for d in ("2026-01-11", "2026-01-12", "2026-01-25", "2026-01-26")
     ] == [
         None,
         v1,
@@ -416,4 +445,105 @@ def test_the_champion_as_of_a_day_follows_effective_days_and_a_late_decision_is_
     assert alias_version(client, model, CHAMPION) == v2
     assert tags_of(client, model, v3)["promotion.superseded_by"] == f"version {v2} as of 2026-01-26"
     assert "promotion.at" not in tags_of(client, model, v3), "not in the audit trail"
-    assert champion_as_of(client, model, "2026-01-20") == v1, "history is never rewritten"
+    assert champion_as_of(client, model, "2026-01-20", KEY) == v1, "history is never rewritten"
+
+
+# --- signed moves: the history is what the signing key vouches for -----------------------------------
+
+PROMOTION_TAGS = {  # what someone with registry write access but no key would type in
+    "promotion.at": "2026-01-20T00:00:00.000000+00:00",
+    "promotion.effective_day": "2026-01-20",
+    "promotion.order": "0",
+    "promotion.previous_champion": "none",
+}
+
+
+@pytest.mark.parametrize("how", ["typed-in", "copied-from-the-champion", "champion-record-edited"])
+def test_move_records_without_a_valid_signature_are_ignored(client, model, source_run, mlflow_server, how):
+    champion = add_version(client, model, source_run)
+    rejected = add_version(client, model, source_run, cleared=False)
+    promote(client, model, champion, expected=None, effective_day="2026-01-12")
+    if how == "typed-in":
+        for tag, value in PROMOTION_TAGS.items():
+            client.set_model_version_tag(model, rejected, tag, value)
+    elif how == "copied-from-the-champion":
+        for tag, value in tags_of(client, model, champion).items():
+            if tag.startswith("promotion."):
+                client.set_model_version_tag(model, rejected, tag, value)
+    else:  # the real record, its effective day moved
+        client.set_model_version_tag(model, champion, "promotion.effective_day", "2026-01-01")
+    expected = [] if how == "champion-record-edited" else [champion]
+
+    assert [m["version"] for m in history(client, model, KEY)] == expected
+    assert [m["version"] for m in history(RegistryReader(mlflow_server), model, KEY)] == expected
+    assert champion_on(history(client, model, KEY), "2026-01-25") == (expected[0] if expected else None)
+    # A record signed with another key counts no more than an unsigned one.
+    other = SigningKey.from_text("another-key-" + uuid.uuid4().hex, source="test")
+    assert history(client, model, other) == []
+
+
+def test_a_holder_that_stalls_past_the_ttl_after_its_check_withdraws_its_move(
+    mlflow_server, client, model, source_run, monkeypatch
+):
+    """The holder checks its lock, stalls past the TTL; another breaks the stale lock and promotes.
+    When the first one's alias write lands, it must see its lock is gone and put the alias back."""
+    v1, v2, v3 = (add_version(client, model, source_run) for _ in range(3))
+    promote(client, model, v1, expected=None)
+    monkeypatch.setattr(registry, "LOCK_TTL_S", 1)
+
+    class StallingClient(mlflow.MlflowClient):
+        """Stalls once, right before it moves the champion alias, while another holder promotes."""
+
+        stalled = False
+
+        def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
+            if alias == CHAMPION and not self.stalled:
+                self.stalled = True
+                time.sleep(1.5)  # past the TTL: the lock is stale now
+                promote(client, model, v3, expected=v1, run_id="scheduled__other", wait_s=10)
+            super().set_registered_model_alias(name, alias, version)
+
+    slow = StallingClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+    with pytest.raises(registry.PromotionLockLost, match=rf"withdrawn and champion restored to version {v3}"):
+        promote(slow, model, v2, expected=v1, run_id="scheduled__slow")
+
+    assert alias_version(client, model, CHAMPION) == v3
+    assert [(m["version"], m["previous"]) for m in history(client, model, KEY)] == [(v1, "none"), (v3, v1)]
+    assert "promotion.signature" not in tags_of(client, model, v2)
+    assert not lock_exists(client, model)
+
+
+def test_a_key_rotation_re_signs_the_moves_and_gate_decisions(client, model, source_run):
+    from mlops.signing import resign
+
+    v1 = add_version(client, model, source_run)
+    promote(client, model, v1, expected=None)
+    new = SigningKey.from_text("rotated-" + uuid.uuid4().hex, source="test")
+    lines: list[str] = []
+
+    assert resign(client, model, old=KEY, new=new, log=lines.append) == ([v1], [])
+
+    assert f"re-signed the promotion record of model {model} version {v1} with key {new.key_id}" in lines
+    assert f"re-signed the gate record of model {model} version {v1} with key {new.key_id}" in lines
+    assert [m["version"] for m in history(client, model, new)] == [v1]
+    assert history(client, model, KEY) == []
+    assert rollback_target(client, model, v1, new) == v1
+
+
+def test_moves_recorded_before_signing_count_once_signed_by_hand(client, model, source_run):
+    """The migration: ``python -m mlops.signing sign`` signs a version's older records as they stand."""
+    v1 = add_version(client, model, source_run)
+    for tag, value in {"promotion.at": "2026-01-05T10:00:00+00:00", "promotion.reason": "old"}.items():
+        client.set_model_version_tag(model, v1, tag, value)  # as moves were recorded before
+    assert history(client, model, KEY) == []
+
+    lines = registry.sign_legacy_records(client, model, v1, KEY)
+
+    assert lines == [
+        f"signed the promotion record of model {model} version {v1} as it stands: effective "
+        f"2026-01-05, previous none, reason 'old'"
+    ]
+    assert [(m["version"], m["effective_day"], m["order"]) for m in history(client, model, KEY)] == [
+        (v1, "2026-01-05", "0")
+    ]
+    assert registry.sign_legacy_records(client, model, v1, KEY) == []  # already signed: nothing to do

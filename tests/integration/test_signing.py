@@ -3,7 +3,8 @@
 A small churn model is logged, registered and signed as the train DAG does; then a file of it is
 altered in the artifact store itself (the disk, or the bucket), and loading must fail naming the
 version and the file before anything is unpickled. A signed, untouched version loads and scores.
-Also: unsigned versions, altered signature tags, and key rotation with ``python -m mlops.signing``.
+Also: unsigned versions, altered or copied signature tags, files swapped between the trial's upload
+and registration, and key rotation with ``python -m mlops.signing``.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ import pytest
 from mlops import scenario
 from mlops.config import TrainingParams, load_pipeline
 from mlops.signing import (
+    KEY_ID_TAG,
     MANIFEST_TAG,
+    SIGNATURE_TAG,
     SigningKey,
     UnverifiedModel,
     load_verified,
+    record_trial_upload,
     sign_version,
 )
 
@@ -126,10 +130,17 @@ def client_of(uri: str) -> Any:
 
 
 def register(
-    uri: str, booster: Any, tmp_path: Path, *, sign: bool = True, name: str | None = None
+    uri: str,
+    booster: Any,
+    tmp_path: Path,
+    *,
+    sign: bool = True,
+    name: str | None = None,
+    before_register: Callable[[str], None] = lambda _model_id: None,
 ) -> tuple[str, str, str]:
-    """Log, register (and sign) a fresh model, as a new registered model unless ``name`` is given;
-    returns (registered name, version, logged model id)."""
+    """Log (recording the trial's upload, as ``train_trial`` does), register (and sign) a fresh
+    model, as a new registered model unless ``name`` is given; returns (registered name, version,
+    logged model id). ``before_register(model_id)`` runs between the upload and the registration."""
     import mlflow
 
     from mlops.experiment import experiment_id
@@ -146,9 +157,12 @@ def register(
     mlflow.set_tracking_uri(uri)
     try:
         with mlflow.start_run(experiment_id=experiment_id(client, "signing-test")) as run:
-            logged = log_model(booster, CHURN.read_text(), example, tmp_path)
+            logged = record_trial_upload(
+                client, KEY, run.info.run_id, lambda: log_model(booster, CHURN.read_text(), example, tmp_path)
+            )
     finally:
         mlflow.set_tracking_uri(previous)
+    before_register(logged.model_id)
     version = register_version(
         client,
         name,
@@ -233,7 +247,7 @@ def test_unsigned_versions_and_altered_manifests_are_refused(
     # Someone with registry access rewrites the manifest to match a swapped pickle: the HMAC catches it.
     manifest = client.get_model_version(name, version).tags[MANIFEST_TAG]
     client.set_model_version_tag(name, version, MANIFEST_TAG, manifest.replace("0", "1", 1))
-    with pytest.raises(UnverifiedModel, match=rf"version {version}: its {MANIFEST_TAG} tag does not match"):
+    with pytest.raises(UnverifiedModel, match=rf"version {version}: its signature tags do not verify"):
         load_verified(client, name, version, KEY)
 
 
@@ -283,3 +297,104 @@ def test_resign_after_rotation_keeps_good_versions_and_refuses_altered_ones(
         load_verified(client, name, good, KEY)  # and no longer under the old one
     with pytest.raises(UnverifiedModel, match=rf"version {bad} was signed with key {KEY.key_id}"):
         load_verified(client, name, bad, new)  # still refused
+
+
+def test_a_file_swapped_between_the_trials_upload_and_registration_is_never_signed(
+    store: Store, booster: Any, tmp_path: Path
+) -> None:
+    def swap(model_id: str) -> None:
+        store.write(
+            key_of(store.files(model_id), "python_model.pkl"), b"cos\nsystem\n(S'touch /tmp/pwned'\ntR."
+        )
+
+    with pytest.raises(
+        UnverifiedModel, match=r"its files in the artifact store differ from those its trial uploaded"
+    ):
+        register(store.uri, booster, tmp_path, before_register=swap)
+
+
+def test_registration_refuses_a_run_without_a_signed_record_of_its_upload(
+    local_store: Store, booster: Any, tmp_path: Path
+) -> None:
+    client = client_of(local_store.uri)
+    name, version, _ = register(local_store.uri, booster, tmp_path, sign=False)
+    run_id = client.get_model_version(name, version).run_id
+    client.set_tag(run_id, "signature.trial_manifest_sha256", "0" * 64)  # rewritten without the key
+    with pytest.raises(
+        UnverifiedModel, match=rf"the record of its trial's upload on run {run_id} does not verify"
+    ):
+        sign_version(client, name, version, KEY)
+    client.delete_tag(run_id, "signature.trial_hmac_sha256")
+    with pytest.raises(UnverifiedModel, match=rf"its run {run_id} has no signed record of the files"):
+        sign_version(client, name, version, KEY)
+
+
+def test_signature_tags_copied_onto_another_version_or_model_do_not_verify(
+    local_store: Store, booster: Any, tmp_path: Path
+) -> None:
+    """The same logged model registered again, as another version and under another model: the very
+    same files, so only the signature's binding to model, version and run tells them apart."""
+    from mlops.registry import ensure_model
+
+    client = client_of(local_store.uri)
+    name, first, model_id = register(local_store.uri, booster, tmp_path)
+    signed = client.get_model_version(name, first)
+    other = f"other-{uuid.uuid4().hex[:8]}"
+    ensure_model(client, other)
+    copies = [
+        (
+            model,
+            client.create_model_version(
+                model, signed.source, run_id=signed.run_id, model_id=model_id
+            ).version,
+        )
+        for model in (name, other)
+    ]
+    for model, version in copies:
+        for tag in (MANIFEST_TAG, KEY_ID_TAG, SIGNATURE_TAG):
+            client.set_model_version_tag(model, version, tag, signed.tags[tag])
+        with pytest.raises(
+            UnverifiedModel, match=rf"model {model} version {version}: its signature tags do not verify"
+        ):
+            load_verified(client, model, version, KEY)
+    load_verified(client, name, first, KEY)  # the original still loads
+
+
+def run_cli(uri: str, key: SigningKey, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "plugins"),
+        "AIRFLOW_CONN_MLFLOW_DEFAULT": json.dumps({"conn_type": "http", "host": uri}),
+        "AIRFLOW_CONN_MLOPS_SIGNING": json.dumps({"conn_type": "generic", "password": key.secret.decode()}),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "mlops.signing", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_sign_upgrades_an_older_signature_and_refuses_another_keys(
+    local_store: Store, booster: Any, tmp_path: Path
+) -> None:
+    """The migration path: ``sign`` re-signs a version signed by the older scheme (manifest only) once
+    its files still match, and refuses a version signed with another key (a lost key) unless --force."""
+    client = client_of(local_store.uri)
+    name, version, _ = register(local_store.uri, booster, tmp_path)
+    manifest = client.get_model_version(name, version).tags[MANIFEST_TAG]
+    client.set_model_version_tag(name, version, SIGNATURE_TAG, KEY.sign(manifest))  # the older scheme
+    with pytest.raises(
+        UnverifiedModel, match=r"signature of the older scheme, which did not name the version"
+    ):
+        load_verified(client, name, version, KEY)
+
+    done = run_cli(local_store.uri, KEY, "sign", "--pipeline", name, "--version", version)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "signed by the older scheme; re-signing it bound to its version and run" in done.stdout
+    load_verified(client, name, version, KEY)
+
+    new = SigningKey.from_text("n" * 8 + uuid.uuid4().hex, source="test")
+    done = run_cli(local_store.uri, new, "sign", "--pipeline", name, "--version", version)
+    assert done.returncode == 5, done.stdout + done.stderr
+    assert (
+        f"is signed with key {KEY.key_id}, not the current key {new.key_id}: restore the key" in done.stderr
+    )
+    load_verified(client, name, version, KEY)  # untouched

@@ -86,3 +86,49 @@ def test_every_server_of_the_stack_listens_on_the_loopback_only(tmp_path: Path) 
             assert f"airflow {component}" in running, running
     finally:
         embedded.stop()
+
+
+def source_env(local: Path, command: str) -> subprocess.CompletedProcess[str]:
+    """``command`` after ``source scripts/env.sh`` for the state directory ``local``, with no
+    signing key in the environment (as a shell that never set one)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AIRFLOW_CONN_MLOPS_SIGNING", "AIRFLOW_HOME")}
+    return subprocess.run(
+        ["bash", "-c", f"source scripts/env.sh && {command}"],
+        cwd=ROOT,
+        env={**env, "MLOPS_LOCAL_DIR": str(local)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_signing_key_is_generated_once_and_a_lost_one_is_never_replaced(tmp_path: Path) -> None:
+    key_file = tmp_path / "secrets" / "model-signing.key"
+    first = source_env(tmp_path, 'echo "$AIRFLOW_CONN_MLOPS_SIGNING"')
+    assert first.returncode == 0, first.stderr
+    key = key_file.read_text()
+    assert len(key) == 64 and f'"password": "{key}"' in first.stdout
+    assert (tmp_path / "model-signing.issued").is_file()
+    assert source_env(tmp_path, 'echo "$AIRFLOW_CONN_MLOPS_SIGNING"').stdout == first.stdout
+
+    key_file.unlink()  # lost: a fresh key would make every signed version unloadable
+    lost = source_env(tmp_path, "echo ran")
+    assert lost.returncode == 1 and "ran" not in lost.stdout
+    assert f"error: the model-signing key {key_file} is missing, but a key was issued" in lost.stderr
+    assert f"- Restore the key: copy it back to {key_file} (mode 600), or set" in lost.stderr
+    assert "python -m mlops.signing sign --pipeline P --version N --force" in lost.stderr
+    assert not key_file.exists()
+
+    key_file.write_text(key)  # restored from a backup
+    assert source_env(tmp_path, 'echo "$AIRFLOW_CONN_MLOPS_SIGNING"').stdout == first.stdout
+
+
+def test_a_registry_without_its_key_refuses_even_before_the_marker_existed(tmp_path: Path) -> None:
+    """A state directory from before the marker: its MLflow registry says a key was issued."""
+    (tmp_path / "mlflow").mkdir()
+    (tmp_path / "mlflow" / "mlflow.db").write_bytes(b"SQLite format 3\0")
+    done = source_env(tmp_path, "echo ran")
+    assert done.returncode == 1 and "ran" not in done.stdout
+    assert f"absent, but {tmp_path}/mlflow holds a registry" in done.stderr
+    assert not (tmp_path / "secrets" / "model-signing.key").exists()

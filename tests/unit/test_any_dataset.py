@@ -121,14 +121,14 @@ def test_every_drift_threshold_and_the_reference_are_settable() -> None:
             "cycle": "365d",
         }
     )
-    cfg = parse_pipeline(doc, source="x").drift
-    th = drift.Thresholds.of(cfg)
+    pipeline = parse_pipeline(doc, source="x")
+    th = drift.Thresholds.of(pipeline.drift)
     assert (th.ks_threshold, th.ks_alpha, th.min_expected_per_bin) == (0.1, 0.01, 8)
-    assert cfg.cycle_days == 365
+    assert pipeline.windows.cycle == 365
     assert (
         parse_pipeline(
             churn(drift={"reference": "same_period_last_cycle", "cycle": 7}), source="x"
-        ).drift.cycle_days
+        ).windows.cycle
         == 7
     )
     assert parse_pipeline(churn(), source="x").drift.reference == "holdout"
@@ -326,18 +326,20 @@ def test_seasonal_reference_reads_the_same_days_one_cycle_earlier(tmp_path: Path
         version="1", model=_ConstantModel(), profile={"format": "own"}, reference_auc=None, triggers=[]
     )
     profile, reference = seasonal_reference(lake, pipeline, "2026-03-05", champion)
-    assert (
-        profile == {"format": "own"}
-        and reference["kind"] == "holdout"
-        and "2026-02-01..2026-02-03" in reference["note"]
-    )
-    rows = 0
+    assert profile == {"format": "own"} and reference == {
+        "kind": "holdout",
+        "days": None,
+        "note": "drift.reference same_period_last_cycle: no validated partition 2026-02-03 (30 day "
+        "partitions before); compared with the champion's holdout instead",
+    }
+    rows = {}
     for ds in ("2026-02-02", "2026-02-03"):
         frame = generate_day(CONFIG, pd.Timestamp(ds).date())
-        rows += len(frame)
+        rows[ds] = len(frame)
         buffer = io.BytesIO()
         coerce(frame.astype("string"), pipeline)[0].to_parquet(buffer, index=False)
         commit_partition(lake, partition_dir("churn", "validated", ds), {"part.parquet": buffer.getvalue()})
     profile, reference = seasonal_reference(lake, pipeline, "2026-03-05", champion)
-    assert reference == {"kind": "same_period_last_cycle", "days": ["2026-02-02", "2026-02-03"], "note": None}
-    assert profile["features"]["plan"]["n"] == rows
+    # The monitored day's own period a cycle earlier: one day, not a holdout's length of them.
+    assert reference == {"kind": "same_period_last_cycle", "days": ["2026-02-03"], "note": None}
+    assert profile["features"]["plan"]["n"] == rows["2026-02-03"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,53 @@ def test_discover_isolates_broken_files(tmp_path: Path) -> None:
     assert isinstance(found["churn"], Pipeline)
     assert isinstance(found["broken"], ConfigError)
     assert "schedules.ingest" in str(found["broken"])
+
+
+# One broken file among good ones: each of these once escaped the loader as a ValueError or a
+# TypeError, and with it every DAG of every pipeline disappeared. Each is its own config error now.
+def _churn_text(name: str) -> str:
+    return CHURN.read_text().replace("name: churn\n", f"name: {name}\n")
+
+
+BROKEN = {
+    "bad_date": (
+        _churn_text("bad_date").replace("start_date: 2026-01-01", "start_date: 2026-02-30"),
+        "not valid YAML",
+    ),
+    "list_key": (_churn_text("list_key") + "? [a, b]\n: 1\n", "not valid YAML"),
+    "nested_list_key": (
+        _churn_text("nested_list_key").replace("owner: mlops", "owner: {? [a, b] : 1}"),
+        "not valid YAML",
+    ),
+    "a_list": ("- name: a_list\n- b\n", "expected a mapping of keys at the top level, got list"),
+    "a_scalar": ("just text\n", "expected a mapping of keys at the top level, got str"),
+    "bad_utf8": (b"name: bad_utf8\ndescription: caf\xe9\n", "not UTF-8 text"),
+    "null_key": (_churn_text("null_key") + "~: 1\n", "None: Keys should be strings"),
+}
+
+
+def _write_broken(folder: Path) -> None:
+    write(folder, churn_dict())
+    for name, (text, _) in BROKEN.items():
+        path = folder / f"{name}.yaml"
+        path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    (folder / "a_folder.yaml").mkdir()  # cannot be read as a file
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_any_broken_file_is_a_config_error_naming_it(tmp_path: Path, name: str) -> None:
+    _write_broken(tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(BROKEN[name][1])) as info:
+        load_pipeline(tmp_path / f"{name}.yaml")
+    assert str(info.value).startswith(str(tmp_path / f"{name}.yaml"))
+
+
+def test_discover_keeps_the_good_pipeline_whatever_the_others_hold(tmp_path: Path) -> None:
+    _write_broken(tmp_path)
+    found = discover(tmp_path)
+    assert sorted(found) == sorted(["churn", "a_folder", *BROKEN])
+    assert isinstance(found["churn"], Pipeline)
+    for name, (_, phrase) in BROKEN.items():
+        assert isinstance(found[name], ConfigError) and phrase in str(found[name]), name
+    assert isinstance(found["a_folder"], ConfigError) and "cannot be read" in str(found["a_folder"])
+    assert "2026-02-30" in str(found["bad_date"]) and "line 6" in str(found["bad_date"])

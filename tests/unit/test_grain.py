@@ -254,3 +254,78 @@ def test_the_logical_clock_walks_hours_at_an_hourly_grain(tmp_path: Path) -> Non
     assert past.before_publish("2026-01-02T06") == [waiting]
     assert past.before_publish("2026-01-02T09") == [waiting]
     assert past.before_training("schedule", "2026-01-02T05") == []
+
+
+@pytest.mark.parametrize(
+    ("grain", "first", "last", "count", "cap"),
+    [
+        (HOUR, "0002-01-01T00", "9999-12-30T00", 87_640_609, 8760),
+        (DAY, "0001-01-01", "9999-12-30", 3_652_058, 365),
+        (WEEK, "0002-01-01", "9999-12-30", 521_671, 52),
+        (MONTH, "0001-01-01", "9999-12-30", 119_988, 12),
+        (DAY, "2024-01-01", "2024-12-31", 366, 365),  # a leap year is one day more than the cap
+    ],
+)
+def test_a_range_over_a_year_of_partitions_is_refused_before_any_key_is_listed(
+    monkeypatch: pytest.MonkeyPatch, grain: Grain, first: str, last: str, count: int, cap: int
+) -> None:
+    """``0001-01-01 .. 9999-12-30`` once built 3.65 M keys (40 s) before any work; the cap is the
+    train form's window cap, a year of partitions of the grain."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from mlops.operators.base import BadRange, partitions_of
+
+    def listed(*_: object) -> list[str]:
+        raise AssertionError("keys were listed before the range was checked")
+
+    monkeypatch.setattr(Grain, "span", listed)
+    with pytest.raises(BadRange) as info:
+        partitions_of(_context(None, {"start_ds": first, "end_ds": last}), grain)
+    assert str(info.value) == (
+        f"start_ds {grain.key(first)} .. end_ds {grain.key(last)} is {count} {grain.name} partitions; "
+        f"one run takes at most a year of them ({cap}): split the range into several runs"
+    )
+    assert cap == grain.per_year and isinstance(info.value, AirflowFailException)  # no retries
+
+
+@pytest.mark.parametrize(("grain", "year"), [(HOUR, 8760), (DAY, 365), (WEEK, 52), (MONTH, 12)])
+def test_a_year_of_partitions_is_one_run(grain: Grain, year: int) -> None:
+    from mlops.operators.base import partitions_of
+
+    first = grain.key("2025-01-05")
+    last = grain.shift(first, year - 1)
+    keys = partitions_of(_context(None, {"start_ds": first, "end_ds": last}), grain)
+    assert len(keys) == year and (keys[0], keys[-1]) == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("grain", "start", "period"),
+    [
+        (DAY, "9999-12-31", "day 9999-12-31"),
+        (WEEK, "9999-12-31", "week 9999-12-26"),
+        (MONTH, "9999-12-31", "month 9999-12-01"),
+        (HOUR, "9999-12-31T23", "hour 9999-12-31T23"),
+    ],
+)
+def test_a_range_at_the_calendars_end_is_a_clear_error(grain: Grain, start: str, period: str) -> None:
+    """``start_ds=9999-12-31`` once raised ``OverflowError`` from inside ``datetime``."""
+    from mlops.operators.base import BadRange, partitions_of
+
+    with pytest.raises(BadRange) as info:
+        partitions_of(_context(None, {"start_ds": start}), grain)
+    assert str(info.value) == (
+        f"the {period} runs past 9999-12-31, where the calendar ends: it has no end to read up to; "
+        "pick an earlier range"
+    )
+    assert partitions_of(_context(None, {"start_ds": "9999-12-31"}), HOUR) == ["9999-12-31T00"]
+    assert grain.span(grain.key(start), grain.key(start)) == [grain.key(start)]
+
+
+def test_partition_arithmetic_past_the_calendar_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match=r"^9999-12-31 \+1 day partition\(s\): outside the calendar"):
+        DAY.shift("9999-12-31", 1)
+    with pytest.raises(
+        ValueError, match=r"^the week holding 0001-01-01T00:00:00\+00:00: outside the calendar"
+    ):
+        WEEK.key("0001-01-01")
+    assert HOUR.key("0001-01-01") == "0001-01-01T00"  # four-digit years at every grain

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
-from mlops.lake import LocalStorage, Storage
+from mlops.lake import FileStat, LocalStorage, Storage
 
 if TYPE_CHECKING:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -48,6 +48,19 @@ class S3Storage:
         keys = self.hook.list_keys(self.bucket, prefix=self._key(prefix).rstrip("/") + "/")
         strip = len(self.prefix) + 1 if self.prefix else 0
         return sorted(key[strip:] for key in keys)
+
+    def stat_files(self, prefix: str) -> list[FileStat]:
+        """Each object under ``prefix`` with its size, upload time and ETag (S3 has no links; an
+        object is visible only once its upload completed)."""
+        strip = len(self.prefix) + 1 if self.prefix else 0
+        found = self.hook.get_file_metadata(self._key(prefix).rstrip("/") + "/", self.bucket)
+        return sorted(
+            (
+                FileStat(o["Key"][strip:], o["Size"], o["LastModified"].timestamp(), o.get("ETag", ""))
+                for o in found
+            ),
+            key=lambda entry: entry.path,
+        )
 
     def delete(self, paths: list[str]) -> None:
         if paths:
@@ -99,6 +112,9 @@ class LakeHook(BaseHook):
 
     def list_files(self, prefix: str) -> list[str]:
         return self.storage.list_files(prefix)
+
+    def stat_files(self, prefix: str) -> list[FileStat]:
+        return self.storage.stat_files(prefix)
 
     def uri(self, path: str = "") -> str:
         return self.storage.uri(path)

@@ -19,7 +19,9 @@ def signing_key(conn_id: str = SIGNING_CONN_ID) -> SigningKey:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
         raise ValueError(
-            f"no connection {conn_id!r}: models are signed and verified with the key in its password "
-            f"(set AIRFLOW_CONN_{conn_id.upper()} or add it in Admin > Connections)"
+            f"no connection {conn_id!r}: models and champion moves are signed and verified with the "
+            f"key in its password (set AIRFLOW_CONN_{conn_id.upper()} or add it in Admin > "
+            f"Connections). If this deployment had a key, restore that one: a new key leaves every "
+            f"signed version and move refused (README, Security)"
         ) from None
     return SigningKey.from_text(conn.password or "", source=f"connection {conn_id!r} (its password)")

@@ -1,8 +1,10 @@
 """A person approves a champion move: Airflow's human-in-the-loop request, shown under Required Actions.
 
 The task waits in ``awaiting_input`` (no worker slot, no triggerer) until a reviewer answers in the
-UI or the REST API, or the configured timeout applies its outcome. The answer, the reviewer and the
-comment are recorded on the version; the task that moves the alias reads them (``review_of``).
+UI or the REST API, or the configured timeout applies its outcome. Only ``assigned_users`` may answer
+when the YAML names them. The answer, the reviewer, the comment and who triggered the run are
+recorded on the version; the task that moves the alias reads the answer (``review_need``) and moves
+nothing unless an approval that counts is there.
 """
 
 from __future__ import annotations
@@ -12,23 +14,34 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param
 
-from mlops.approval import APPROVE, REJECT, Review
+from mlops.approval import APPROVE, REJECT, Review, ReviewNeed, md_text
 from mlops.operators.base import ModelOperator, reports_base_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from mlops.config import Approval
+    from mlops.config import Approval, Pipeline
 
 # What the task returns when it did not ask (approval off, or nothing to approve).
 NOT_ASKED: dict[str, Any] = {"asked": False}
 
 
-def review_of(answer: dict[str, Any] | None) -> Review | None:
-    """The review an approval task returned, or None when it did not ask (or is not in the DAG)."""
-    if not answer or not answer.get("asked"):
-        return None
-    return Review.from_dict(answer["review"])
+def triggered_by(context: Context) -> str | None:
+    """The user who triggered the run (Airflow records it for the UI, the REST API and the CLI)."""
+    return getattr(context["dag_run"], "triggering_user_name", None) or None
+
+
+def review_need(
+    pipeline: Pipeline, context: Context, *, subject: str, setting: str, forced: bool = False
+) -> ReviewNeed:
+    """What an approval of this run's move must satisfy, from the YAML as it is now and the run."""
+    return ReviewNeed(
+        subject=subject,
+        setting=setting,
+        assigned=pipeline.promotion.approval.approver_ids,
+        triggered_by=triggered_by(context),
+        forced=forced,
+    )
 
 
 class ApprovalOperator(ModelOperator, HITLOperator):
@@ -88,6 +101,7 @@ class ApprovalOperator(ModelOperator, HITLOperator):
         version, self.subject, self.body = asking
         self.defaults = [APPROVE if self.approval.on_timeout == "approve" else REJECT]
         self.response_timeout = self.approval.timeout_delta
+        self.assigned_users = self.approval.assignees or None  # Airflow refuses anyone else's answer
         self.mlflow_url = self.mlflow.version_url(self.pipeline.name, version)
         self.asked(context, version)
         base = reports_base_url()
@@ -155,8 +169,10 @@ class ApprovePromotionOperator(ApprovalOperator):
     def asked(self, context: Context, version: str) -> None:
         from mlops.operators.train import record_outcome
 
-        self.mlflow.client.set_model_version_tag(
-            self.pipeline.name, version, "approval.promotion.requested", "true"
+        client = self.mlflow.client
+        client.set_model_version_tag(self.pipeline.name, version, "approval.promotion.requested", "true")
+        client.set_model_version_tag(
+            self.pipeline.name, version, "approval.promotion.triggered_by", triggered_by(context) or ""
         )
         record_outcome(
             self, context, "awaiting_approval", f"waiting for a reviewer (up to {self.approval.timeout})"
@@ -186,14 +202,16 @@ class ApproveRollbackOperator(ApprovalOperator):
         requested = params.get("target_version")
         current = alias_version(client, name, CHAMPION)
         try:
-            target = rollback_target(client, name, None if requested is None else str(requested))
+            target = rollback_target(
+                client, name, None if requested is None else str(requested), self.mlflow.signing_key
+            )
         except PromotionRefused:
             return None  # the rollback itself fails with the reason; nothing to approve
         body = "\n".join(
             [
                 f"**{name}**: roll `champion` back from version **{current}** to version **{target}**?",
                 "",
-                f"Reason: {params.get('reason') or 'none given'}",
+                f"Reason: {md_text(params.get('reason') or 'none given')}",
                 "",
                 f"- [version {target} (MLflow)]({self.mlflow.version_url(name, target)})",
                 f"- [version {current} (MLflow)]({self.mlflow.version_url(name, str(current))})",
@@ -209,6 +227,8 @@ class ApproveRollbackOperator(ApprovalOperator):
         requested = context["params"].get("target_version")
         if requested is None and alias_version(client, name, CHAMPION) is None:
             return
-        target = rollback_target(client, name, None if requested is None else str(requested))
+        target = rollback_target(
+            client, name, None if requested is None else str(requested), self.mlflow.signing_key
+        )
         for key, value in review.tags("rollback").items():
             client.set_model_version_tag(name, target, key, value)

@@ -8,9 +8,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlops.config import Pipeline, load_pipeline
-from mlops.grain import DAY, Grain
+from mlops.grain import DAY, Grain, run_range
 from mlops.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -247,21 +248,26 @@ def run_type(context: Context) -> str:
     return str(getattr(kind, "value", kind))
 
 
+class BadRange(AirflowFailException, ValueError):
+    """A run's ``start_ds``/``end_ds`` name no range it can process: it fails at once, without retries
+    (the same form would fail again)."""
+
+
 def partitions_of(context: Context, grain: Grain = DAY) -> list[str]:
     """The partitions a run processes, oldest first, as keys of the pipeline's ``grain``.
 
     Manual runs over history name them with ``start_ds``/``end_ds`` (every partition between,
-    inclusive); a run for one partition (the ``validated`` event of a partition starts one per
-    partition, and the trigger form takes a partition key) takes its key; a run started by unkeyed
-    events takes the ``ds`` of each of them; otherwise the logical date's partition.
+    inclusive; at most a year of them, see ``grain.run_range``, else ``BadRange``); a run for one
+    partition (the ``validated`` event of a partition starts one per partition, and the trigger form
+    takes a partition key) takes its key; a run started by unkeyed events takes the ``ds`` of each
+    of them; otherwise the logical date's partition.
     """
     params = context.get("params") or {}
     if params.get("start_ds"):
-        first = grain.key(str(params["start_ds"]))
-        last = grain.key(str(params.get("end_ds") or params["start_ds"]))
-        if last < first:
-            raise ValueError(f"end_ds {last} is before start_ds {first}")
-        return grain.span(first, last)
+        try:
+            return run_range(grain, str(params["start_ds"]), str(params.get("end_ds") or params["start_ds"]))
+        except ValueError as exc:
+            raise BadRange(str(exc)) from None
     key = getattr(context.get("dag_run"), "partition_key", None)
     if key:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
@@ -12,6 +13,8 @@ from mlops.operators.base import PipelineOperator, TaskSetLink, reports_base_url
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from mlops.ingestion import GateReport
+
 
 class DataDocsLink(TaskSetLink):
     """The task's Great Expectations Data Docs page for its partition, served by the API server."""
@@ -21,30 +24,73 @@ class DataDocsLink(TaskSetLink):
 
 
 class WaitForSourceSensor(PipelineOperator, BaseSensorOperator):
-    """Wait (in reschedule mode by default) until the day's source files arrive.
+    """Wait (in reschedule mode by default) until the day's source files arrive and are complete.
 
-    On timeout (``timeout``, from the pipeline's ``source.wait_timeout_minutes``) it fails with a
-    message naming the expected path.
+    Complete by the pipeline's ``source.ready`` rule (``mlops.ingestion.readiness``): the producer's
+    marker file, or (the default) a listing that did not change between two pokes or for
+    ``source.settle_seconds``. The listing a poke saw is kept in the task's state store, which
+    outlives the reschedules between pokes. Files that cannot be landed (a link, a file of another
+    kind) fail the task at once, naming them. On timeout (``timeout``, from the pipeline's
+    ``source.wait_timeout_minutes``) it fails with a message naming the expected path.
     """
+
+    # A second look within one poke, when the files will have been quiet for settle_seconds this
+    # soon: a worker slot held a few seconds beats a reschedule of a whole poke interval.
+    inline_wait_s = 10.0
+    _state_key = "landing_listing"
 
     def __init__(self, *, pipeline: str, **kwargs: Any) -> None:
         kwargs.setdefault("mode", "reschedule")
         super().__init__(pipeline=pipeline, **kwargs)
+        self._seen: dict[str, Any] = {}  # without a state store (poke mode in tests): this instance
+        self.last_why = "not looked yet"
 
     def poke(self, context: Context) -> bool:
-        from mlops.ingestion import WrongFormat, source_dir, source_files
+        from mlops.ingestion import (
+            LandingRefused,
+            SourceMissing,
+            check_listing,
+            list_source,
+            readiness,
+            source_dir,
+        )
 
         ds, _, _ = self.interval(context)
-        source = self.landing_hook()
+        storage = self.landing_hook().storage
+        listing = list_source(storage, self.pipeline, ds)
+        verdict = readiness(listing, self._recall(context, ds), self.pipeline.source, time.time())
+        if (
+            not verdict.ready
+            and verdict.look_again_in is not None
+            and verdict.look_again_in <= self.inline_wait_s
+        ):
+            time.sleep(max(verdict.look_again_in, 0.0))
+            previous, listing = listing.signature(), list_source(storage, self.pipeline, ds)
+            verdict = readiness(listing, previous, self.pipeline.source, time.time())
+        self.last_why = verdict.why
+        if not verdict.ready:
+            self._remember(context, ds, listing.signature())
+            self.log.info("waiting for %s: %s", storage.uri(source_dir(ds)), verdict.why)
+            return False
         try:
-            found = source_files(source.storage, self.pipeline, ds)
-        except WrongFormat as exc:
+            paths = check_listing(listing, storage, self.pipeline)
+        except (LandingRefused, SourceMissing) as exc:
             raise AirflowFailException(str(exc)) from None
-        if not found:
-            self.log.info(
-                "waiting for %s files in %s", self.pipeline.source.format, source.uri(source_dir(ds))
-            )
-        return bool(found)
+        self.log.info("%d file(s) complete in %s: %s", len(paths), storage.uri(source_dir(ds)), verdict.why)
+        return True
+
+    def _recall(self, context: Context, ds: str) -> dict[str, Any] | None:
+        store = context.get("task_state_store")
+        seen = store.get(self._state_key) if store is not None else self._seen.get(self._state_key)
+        return seen["listing"] if isinstance(seen, dict) and seen.get("ds") == ds else None
+
+    def _remember(self, context: Context, ds: str, listing: dict[str, Any]) -> None:
+        seen = {"ds": ds, "listing": listing}
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(self._state_key, seen)
+        else:
+            self._seen[self._state_key] = seen
 
     def execute(self, context: Context) -> Any:
         from mlops.ingestion import source_dir
@@ -54,20 +100,29 @@ class WaitForSourceSensor(PipelineOperator, BaseSensorOperator):
         except AirflowSensorTimeout:
             ds, _, _ = self.interval(context)
             where = self.landing_hook().uri(source_dir(ds))
+            source = self.pipeline.source
+            rule = f"the ready marker {source.ready_marker}" if source.ready == "marker" else "stable files"
             raise AirflowSensorTimeout(
-                f"no {self.pipeline.source.format} file arrived at {where} within "
-                f"{self.pipeline.source.wait_timeout_minutes} minutes"
+                f"no complete {source.format} files at {where} within {source.wait_timeout_minutes} "
+                f"minutes (source.ready: {source.ready}, waiting for {rule}; last look: {self.last_why})"
             ) from None
 
 
 class LandPartitionOperator(PipelineOperator):
-    """Copy the day's source files unchanged into ``raw/ds=...``; returns the raw partition's URI."""
+    """Copy the day's source files unchanged into ``raw/ds=...``; returns the raw partition's URI.
+
+    A folder that cannot be landed fails at once; a file that changed while it was copied is
+    retried (``SourceChanged``): the writer was still at work.
+    """
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.ingestion import land
+        from mlops.ingestion import LandingRefused, SourceMissing, land
 
         ds, _, _ = self.interval(context)
-        return land(self.landing_hook().storage, self.lake_hook().storage, self.pipeline, ds)
+        try:
+            return land(self.landing_hook().storage, self.lake_hook().storage, self.pipeline, ds)
+        except (LandingRefused, SourceMissing) as exc:
+            raise AirflowFailException(f"{self.pipeline.name} {ds}: {exc}") from None
 
 
 class ValidatePartitionOperator(PipelineOperator):
@@ -121,8 +176,9 @@ class ValidatePartitionOperator(PipelineOperator):
         except PartitionMissing as exc:
             raise AirflowFailException(f"{self.pipeline.name} {ds}: {exc}") from None
         self.data_docs_url = report_url(self.pipeline.name, ds, DATA_DOCS, reports_base_url())
-        for warning in report.warnings:
+        for warning in [*report.warnings, *report.notes.lines]:
             self.log.warning("%s", warning)
+        self._notify_quarantine(context, report)
         self.log.info(
             "%s %s: %d rows, %d validated, %d quarantined",
             self.pipeline.name,
@@ -138,3 +194,18 @@ class ValidatePartitionOperator(PipelineOperator):
             event.extra = report.asset_extra()
             event.add_partitions(ds)
         return report.asset_extra()
+
+    def _notify_quarantine(self, context: Context, report: GateReport) -> None:
+        """``rows_quarantined`` when a passing day quarantined more than ``notifications.quarantine_share``
+        of its rows, or its files share keys: the day is in, but a delivery may be wrong."""
+        share = report.quarantined_share
+        if share <= self.pipeline.notifications.quarantine_share and not report.notes.shared_keys:
+            return
+        self.notify(
+            context,
+            "rows_quarantined",
+            f"day {report.ds}: {report.quarantined} of {report.rows} rows quarantined ({share:.2%})",
+            day=report.ds,
+            details=[*report.warnings, *report.notes.lines],
+            links={"Data Docs": self.data_docs_url},
+        )

@@ -48,8 +48,8 @@ class MonitorDriftOperator(ModelOperator):
         from mlops.registry import champion_on, history
 
         name = self.pipeline.name
-        moves = history(self.mlflow.reader, name)
-        days = partitions_of(context, self.pipeline.grain)
+        days = partitions_of(context, self.pipeline.grain)  # a bad range fails before MLflow is asked
+        moves = history(self.mlflow.reader, name, self.mlflow.signing_key)
         if not any(champion_on(moves, ds) for ds in days):
             # Before the first promotion: answered without loading MLflow, pandas or a model.
             raise AirflowSkipException(

@@ -11,12 +11,14 @@ from mlops.operators.base import ModelOperator, effective_from, logical_day
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from mlops.approval import Review
+
 
 class RollbackOperator(ModelOperator):
     """Point ``champion`` at ``target_version`` (param; default: the champion before the current one).
 
-    Refuses a version that does not exist, never cleared the promotion floor, or whose files do not
-    match their signature (``mlops.signing``). The move takes
+    Refuses a version that does not exist, has no signed gate decision that cleared the promotion
+    floor, or whose files do not match their signature (``mlops.signing``). The move takes
     effect as of the run's logical day; it fails, moving nothing, when the champion changed meanwhile
     or a decision later on the logical clock holds. Fires the ``<pipeline>.champion`` outlet.
     """
@@ -27,9 +29,25 @@ class RollbackOperator(ModelOperator):
         super().__init__(pipeline=pipeline, **kwargs)
         self.approval = approval  # the approval task's answer, when rollbacks ask for one
 
+    def review(self, context: Context, target: str) -> Review | None:
+        """The review deciding the rollback. With ``promotion.approval.rollback`` on, a missing,
+        unreadable or refused approval fails the task, moving nothing; off, only a rejection counts."""
+        from mlops.approval import ApprovalMissing, counted_review, given_review
+        from mlops.operators.approval import review_need
+
+        if not self.pipeline.promotion.approval.rollback:
+            return given_review(self.approval)
+        subject = f"rolling {self.pipeline.name} back to version {target}"
+        try:
+            return counted_review(
+                self.approval,
+                review_need(self.pipeline, context, subject=subject, setting="promotion.approval.rollback"),
+            )
+        except ApprovalMissing as exc:
+            raise AirflowFailException(str(exc)) from None
+
     def execute(self, context: Context) -> dict[str, Any]:
         from mlops.clock import ORDER
-        from mlops.operators.approval import review_of
         from mlops.registry import (
             CHAMPION,
             ChampionChanged,
@@ -42,17 +60,17 @@ class RollbackOperator(ModelOperator):
         )
 
         params, name = context["params"], self.pipeline.name
-        client = self.mlflow.client
+        client, key = self.mlflow.client, self.mlflow.signing_key
         requested = params.get("target_version")
         current = alias_version(client, name, CHAMPION)
         try:
-            target = rollback_target(client, name, None if requested is None else str(requested))
+            target = rollback_target(client, name, None if requested is None else str(requested), key)
         except PromotionRefused as exc:
             raise AirflowFailException(str(exc)) from None
         if target == current:
             raise AirflowFailException(f"{name}: version {target} is already the champion")
         self.refuse_unverified(target)
-        review = review_of(self.approval)
+        review = self.review(context, target)
         if review is not None and not review.approved:
             raise AirflowSkipException(f"not rolled back: {review.summary}; champion stays version {current}")
         reason = f"rollback: {params.get('reason') or 'no reason given'}" + (
@@ -70,7 +88,7 @@ class RollbackOperator(ModelOperator):
             kind="rollback",
         )
         try:
-            move_champion(client, move, expected=current)
+            move_champion(client, move, expected=current, key=key)
         except (ChampionChanged, Superseded) as exc:
             raise AirflowFailException(str(exc)) from None
         self.mlflow_url = self.mlflow.version_url(name, target)

@@ -16,18 +16,26 @@ class ScorePartitionsOperator(ModelOperator):
     """Write ``predictions/ds=...`` for every partition of the run.
 
     Each day is scored by the ``model_version`` param when given, else by the champion as of that
-    day (rescoring history gives what production scored then). Days with no champion as of them are
+    day (rescoring history gives what production scored then). A named version must have been
+    champion at some time by the signed history: predictions are production's, and a version that
+    never cleared the gate must not overwrite them. Days with no champion as of them are
     skipped with a log line; a run with none at all is skipped. Rows scored, rows per second and the
     versions are logged as metrics of an MLflow run (``mlops.role=scoring``) tagged with the run.
     """
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from mlops.registry import champion_on, history
+        from mlops.registry import champion_on, history, was_champion
 
         name = self.pipeline.name
         requested = context["params"].get("model_version")
         days = partitions_of(context, self.pipeline.grain)
-        moves = [] if requested is not None else history(self.mlflow.reader, name)
+        moves = history(self.mlflow.reader, name, self.mlflow.signing_key)
+        if requested is not None and not was_champion(moves, str(requested)):
+            raise AirflowFailException(
+                f"{name}: model_version {requested} was never champion (no signed promotion or "
+                f"rollback to it in the registry's history): its predictions would overwrite "
+                f"production's for {', '.join(days)}; name a version that was promoted at some time"
+            )
         if requested is None and not any(champion_on(moves, ds) for ds in days):
             # Before the first promotion: answered without loading MLflow, pandas or a model.
             raise AirflowSkipException(f"{name}: no champion as of {', '.join(days)}, nothing to score with")

@@ -58,7 +58,7 @@ class SettleSensor(ModelOperator, BaseSensorOperator):
         def champion(ds: str) -> str | None:
             nonlocal moves  # the registry is read only when the lake alone cannot settle the day
             if moves is None:
-                moves = history(self.mlflow.client, self.pipeline.name)
+                moves = history(self.mlflow.client, self.pipeline.name, self.mlflow.signing_key)
             return champion_on(moves, ds)
 
         return Past(

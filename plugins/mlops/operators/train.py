@@ -13,6 +13,7 @@ from mlops.operators.base import ModelOperator, effective_from, logical_day, run
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from mlops.approval import Review
     from mlops.clock import TrainingRecord
     from mlops.config import Pipeline
     from mlops.grain import Grain
@@ -102,7 +103,7 @@ class PrepareTrainingOperator(ModelOperator):
         }
         parent = parent_run(client, experiment_id(client, self.pipeline.name), context["run_id"], tags)
         self.mlflow_url = self.mlflow.run_url(parent)
-        champion = champion_as_of(client, self.pipeline.name, trigger.effective_day)
+        champion = champion_as_of(client, self.pipeline.name, trigger.effective_day, self.mlflow.signing_key)
         self.log.info(
             "%s run as of %s (effective %s): champion then is %s",
             trigger.kind,
@@ -175,6 +176,7 @@ class TrainTrialOperator(ModelOperator):
             parent_run_id=plan.parent_run_id,
             tags=tags,
             lineage=plan.lineage,
+            key=self.mlflow.signing_key,
             nthread=len(os.sched_getaffinity(0)),
             progress=self.log.info,
         )
@@ -216,8 +218,14 @@ class RegisterChallengerOperator(ModelOperator):
                 **window_tags(plan.as_of, trained, holdout),
             },
         )
-        # Signed before anything loads it: the gate, score, monitor and serving verify first.
-        self.mlflow.sign_version(self.pipeline.name, version.version)
+        # Signed before anything loads it: the gate, score, monitor and serving verify first. Only
+        # the files the trial uploaded are signed: a swap in the store since then fails the task.
+        from mlops.signing import UnverifiedModel
+
+        try:
+            self.mlflow.sign_version(self.pipeline.name, version.version)
+        except UnverifiedModel as exc:
+            raise AirflowFailException(f"not signing: {exc}") from None
         self.log.info(
             "registered and signed %s version %s from trial %s",
             self.pipeline.name,
@@ -254,6 +262,7 @@ class PromotionGateOperator(ModelOperator):
             version,
             force=bool(context["params"].get("force_promote")),
             load=lambda v: self.mlflow.load_model(self.pipeline.name, v),
+            key=self.mlflow.signing_key,
         )
         self.log.info("gate: %s", decision.reason)
         if decision.would_promote and not decision.promote:
@@ -267,6 +276,8 @@ class PromoteOperator(ModelOperator):
     The move takes effect as of the run's effective day, or from the first day after it that no
     stage has acted on when a re-run comes late (never retroactively). Skipped, alias untouched, when a decision
     later in the logical order already holds. Its outlet ``<pipeline>.champion`` fires only on a move.
+    With ``promotion.approval.enabled`` it moves nothing without an approval that counts
+    (``promotion_review``): a rejection skips, a missing or refused approval fails.
     """
 
     template_fields = (*ModelOperator.template_fields, "decision", "approval")
@@ -277,14 +288,17 @@ class PromoteOperator(ModelOperator):
         self.approval = approval  # the approval task's answer, when the pipeline asks for one
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.operators.approval import review_of
+        from mlops.approval import ApprovalMissing
         from mlops.promotion import GateDecision
         from mlops.registry import ChampionChanged, Move, Superseded, move_champion
 
         decision = GateDecision.from_dict(self.decision)
         if not decision.promote:
             raise AirflowSkipException(f"not promoted: {decision.reason}")
-        review = review_of(self.approval)
+        try:
+            review = promotion_review(self, context, decision, self.approval)
+        except ApprovalMissing as exc:
+            raise AirflowFailException(str(exc)) from None
         if review is not None and not review.approved:
             raise AirflowSkipException(
                 f"not promoted: {review.summary}; version {decision.version} stays challenger"
@@ -304,7 +318,9 @@ class PromoteOperator(ModelOperator):
         self.mlflow_url = self.mlflow.version_url(self.pipeline.name, decision.version)
         self.refuse_unverified(decision.version)
         try:
-            move_champion(self.mlflow.client, move, expected=decision.champion_version)
+            move_champion(
+                self.mlflow.client, move, expected=decision.champion_version, key=self.mlflow.signing_key
+            )
         except Superseded as exc:
             raise AirflowSkipException(str(exc)) from None
         except ChampionChanged as exc:
@@ -334,16 +350,23 @@ class RecordTrainingOperator(ModelOperator):
     """
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from mlops.operators.approval import review_of
+        from mlops.approval import ApprovalMissing
 
         trigger = trigger_of(context, self.pipeline.grain)
         ti = context["ti"]
         states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[context["run_id"]]).get(context["run_id"], {})
         failed = sorted(t for t, state in states.items() if state == "failed" and t != ti.task_id)
         decision = gate_of(context)
-        review = review_of(ti.xcom_pull(task_ids=APPROVAL_TASK)) if APPROVAL_TASK in states else None
+        review, refused = None, ""
+        if decision is not None and decision.promote:
+            answer = ti.xcom_pull(task_ids=APPROVAL_TASK) if APPROVAL_TASK in states else None
+            try:
+                review = promotion_review(self, context, decision, answer)
+            except ApprovalMissing as exc:
+                refused = f": {exc}"  # what promote failed with
         if failed:
-            outcome, reason = "failed", f"failed in {', '.join(failed)}"
+            where = ", ".join(failed)
+            outcome, reason = "failed", f"failed in {where}" + (refused if "promote" in failed else "")
         elif decision is None:
             outcome, reason = "failed", "no gate decision"
         elif states.get("promote") == "success":
@@ -354,7 +377,7 @@ class RecordTrainingOperator(ModelOperator):
             outcome, reason = "superseded", "a decision later in the logical order already holds"
         else:
             outcome, reason = "not_promoted", decision.reason
-        record = record_outcome(self, context, outcome, reason)
+        record = record_outcome(self, context, outcome, reason, review=review)
         self.log.info("%s run as of %s: %s (%s)", trigger.kind, trigger.as_of, outcome, reason)
         self._end_mlflow_runs(context, failed=outcome == "failed")
         if outcome == "failed":
@@ -387,9 +410,39 @@ def gate_of(context: Context) -> GateDecision | None:
     return GateDecision.from_dict(gate) if gate else None
 
 
-def record_outcome(operator: ModelOperator, context: Context, outcome: str, reason: str) -> TrainingRecord:
-    """Write the run's ``TrainingRecord`` (what the logical clock waits on) with ``outcome``."""
+def promotion_review(
+    operator: ModelOperator, context: Context, decision: GateDecision, answer: Any
+) -> Review | None:
+    """The review that decides a promotion the gate chose.
+
+    Whether one is required comes from the YAML as it is now (``promotion.approval.enabled``), never
+    from the absence of an answer: when it is, a missing, unreadable or refused approval raises
+    ``ApprovalMissing`` (``mlops.approval.counted_review``); when it is not, only a rejection
+    already given counts. A run that does not promote (a backfill, a gate that says no) never
+    gets here.
+    """
+    from mlops.approval import counted_review, given_review
+    from mlops.operators.approval import review_need
+
+    if not operator.pipeline.promotion.approval.enabled:
+        return given_review(answer)
+    need = review_need(
+        operator.pipeline,
+        context,
+        subject=f"promoting {operator.pipeline.name} version {decision.version}",
+        setting="promotion.approval.enabled",
+        forced=decision.forced,
+    )
+    return counted_review(answer, need)
+
+
+def record_outcome(
+    operator: ModelOperator, context: Context, outcome: str, reason: str, *, review: Review | None = None
+) -> TrainingRecord:
+    """Write the run's ``TrainingRecord`` (what the logical clock waits on) with ``outcome``; who
+    triggered the run, and who reviewed its promotion when someone did."""
     from mlops.clock import TrainingRecord, write_record
+    from mlops.operators.approval import triggered_by
 
     trigger, decision = trigger_of(context, operator.pipeline.grain), gate_of(context)
     record = TrainingRecord(
@@ -402,6 +455,8 @@ def record_outcome(operator: ModelOperator, context: Context, outcome: str, reas
         reason=reason,
         metrics={"challenger": decision.challenger, "champion": decision.champion} if decision else None,
         effective=trigger.effective_day,
+        triggered_by=triggered_by(context),
+        reviewed_by=review.by if review else None,
     )
     write_record(operator.lake_hook().storage, operator.pipeline.name, record)
     return record

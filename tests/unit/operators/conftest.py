@@ -10,6 +10,7 @@ Airflow context is a plain dict with ``SimpleNamespace`` stand-ins for ``ti`` an
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
@@ -17,14 +18,25 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
 from mlops.hooks.mlflow import MlflowHook
 from mlops.lake import LocalStorage
-from mlops.registry import Move
-from mlops.signing import KEY_ID_TAG, MANIFEST_TAG, SIGNATURE_TAG, UnverifiedModel, is_signed
+from mlops.registry import Move, gate_tags
+from mlops.signing import (
+    KEY_ID_TAG,
+    MANIFEST_TAG,
+    SIGNATURE_TAG,
+    SigningKey,
+    UnverifiedModel,
+    VersionRef,
+    is_signed,
+)
 
 PIPELINE = "churn"
 RUN_ID = "scheduled__2026-01-07T00:00:00+00:00"
+# The key the fake registry's records are signed with (the hook's ``signing_key``).
+KEY = SigningKey.from_text("unit-test-signing-key", source="test")
 
 
 class Page(list):
@@ -47,12 +59,20 @@ class FakeClient:
         self.versions[str(version)] = found
         return found
 
-    def moved(self, version: str, effective_day: str, *, order: int = 0, kind: str = "promotion") -> None:
-        """Record a champion move on ``version`` with the tags ``move_champion`` writes."""
+    def moved(
+        self,
+        version: str,
+        effective_day: str,
+        *,
+        order: int = 0,
+        kind: str = "promotion",
+        previous: str | None = None,
+    ) -> None:
+        """Record a champion move on ``version`` with the signed tags ``move_champion`` writes."""
         move = Move(
             model=PIPELINE,
             version=str(version),
-            previous=None,
+            previous=previous,
             reason="test",
             airflow_run_id="earlier-run",
             metrics={},
@@ -61,8 +81,14 @@ class FakeClient:
             kind=kind,
         )
         target = self.versions.get(str(version)) or self.add(str(version))
-        target.tags.update(move.tags())
+        target.tags.update(move.tags(KEY))
         self.aliases["champion"] = str(version)
+
+    def gated(self, version: str, *, cleared: bool = True) -> None:
+        """Record a signed gate decision on ``version``, as the gate does."""
+        target = self.versions.get(str(version)) or self.add(str(version))
+        ref = VersionRef(PIPELINE, target.version, target.run_id)
+        target.tags.update(gate_tags(KEY, ref, cleared=cleared, decision="test"))
 
     def search_model_versions(self, filter_string: str, page_token: str | None = None) -> Page:
         return Page(self.versions.values())
@@ -82,6 +108,7 @@ class FakeMlflow:
 
     tracking_uri = "http://mlflow.test"
     ui_url = "http://mlflow-ui.test"
+    signing_key = KEY
 
     def __init__(self) -> None:
         self.client = FakeClient()
@@ -123,6 +150,26 @@ def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalStorage:
 @pytest.fixture
 def fake_mlflow() -> FakeMlflow:
     return FakeMlflow()
+
+
+@pytest.fixture
+def approval_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """``approval_on(**settings)``: the operators read churn with ``promotion.approval`` on (and ``settings``)."""
+
+    def write(**settings: Any) -> None:
+        include = tmp_path / "include"
+        shutil.copytree(
+            Path(__file__).resolve().parents[3] / "include" / "pipelines",
+            include / "pipelines",
+            dirs_exist_ok=True,
+        )
+        path = include / "pipelines" / "churn.yaml"
+        config = yaml.safe_load(path.read_text())
+        config["promotion"]["approval"] = {"enabled": True, "timeout": "2h", **settings}
+        path.write_text(yaml.safe_dump(config))
+        monkeypatch.setenv("MLOPS_INCLUDE_DIR", str(include))
+
+    return write
 
 
 @pytest.fixture

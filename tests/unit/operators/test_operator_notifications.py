@@ -87,7 +87,9 @@ def test_an_approved_promotion_moves_champion_says_who_approved_and_notifies(
     for version in ("3", "4"):
         fake_mlflow.client.add(version)
     moves = []
-    monkeypatch.setattr("mlops.registry.move_champion", lambda client, move, *, expected: moves.append(move))
+    monkeypatch.setattr(
+        "mlops.registry.move_champion", lambda client, move, *, expected, key: moves.append(move)
+    )
     context = make_context(xcom={("prepare", "plan"): plan(Trigger(kind="schedule", as_of="2026-03-01"))})
     approve = make_operator(ApprovePromotionOperator, task_id="approve", decision=decision())
     answer = approve.execute_complete(context, _answer("Approve", "admin", "holdout looks right"))
@@ -215,9 +217,8 @@ def test_a_rollback_asks_too_when_rollback_approval_is_on_and_a_rejection_moves_
     from mlops.operators.approval import ApproveRollbackOperator
     from mlops.operators.rollback import RollbackOperator
 
-    fake_mlflow.client.add("1", **{"gate.cleared_floor": "true"})
-    fake_mlflow.client.moved("2", "2026-02-02")
-    fake_mlflow.client.versions["2"].tags["promotion.previous_champion"] = "1"
+    fake_mlflow.client.gated("1")
+    fake_mlflow.client.moved("2", "2026-02-02", previous="1")
     monkeypatch.setattr(
         "mlops.registry.move_champion", lambda *a, **k: pytest.fail("the alias must not move")
     )

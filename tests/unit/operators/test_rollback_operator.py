@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
+from tests.unit.operators.test_promote_operator import REVIEWED
 
+from mlops.approval import REMEDY
 from mlops.clock import ORDER
 from mlops.operators.rollback import RollbackOperator
 from mlops.registry import ChampionChanged, Move, PromotionRefused, Superseded
@@ -22,7 +24,7 @@ def moves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Move, str | None]]:
     """``move_champion`` without a registry: records ``(move, expected)``."""
     seen: list[tuple[Move, str | None]] = []
     monkeypatch.setattr(
-        "mlops.registry.move_champion", lambda client, move, *, expected: seen.append((move, expected))
+        "mlops.registry.move_champion", lambda client, move, *, expected, key: seen.append((move, expected))
     )
     return seen
 
@@ -35,7 +37,7 @@ def rollback(
     fake_mlflow.client.add("1")
     fake_mlflow.client.moved("2", "2026-02-02")
 
-    def rollback_target(client: Any, model: str, requested: str | None) -> str:
+    def rollback_target(client: Any, model: str, requested: str | None, key: Any) -> str:
         return "1" if requested is None else requested
 
     monkeypatch.setattr("mlops.registry.rollback_target", rollback_target)
@@ -125,7 +127,7 @@ def _raise(exc: Exception) -> Callable[..., Any]:
             id="target-refused",
         ),
         pytest.param(
-            {"rollback_target": lambda client, model, requested: "2"},
+            {"rollback_target": lambda client, model, requested, key: "2"},
             "version 2 is already the champion",
             id="target-is-the-champion",
         ),
@@ -147,3 +149,38 @@ def test_refusals_fail_without_retry_and_fire_nothing(
 
     assert CHAMPION not in context["outlet_events"]
     assert rollback.mlflow_url is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        pytest.param(
+            None,
+            " needs an approval (promotion.approval.rollback is on) and this run has no review: the approve "
+            "task returned none (marked success by hand, or the DAG has no approve task)",
+            id="approve-marked-success-by-hand",
+        ),
+        pytest.param(
+            REVIEWED,
+            ": approved by bob, who is not among promotion.approval.assigned_users (carol)",
+            id="not-an-assigned-approver",
+        ),
+    ],
+)
+def test_with_rollback_approval_on_no_approval_that_counts_fails_and_moves_nothing(
+    rollback: RollbackOperator,
+    moves: list[tuple[Move, str | None]],
+    make_context: Callable[..., dict[str, Any]],
+    approval_on: Callable[..., None],
+    answer: Any,
+    why: str,
+) -> None:
+    approval_on(rollback=True, assigned_users=["carol"])
+    rollback.approval = answer
+    context = make_context(run_type="manual", params={"reason": "bad release"})
+
+    with pytest.raises(AirflowFailException) as raised:
+        rollback.execute(context)
+
+    assert str(raised.value) == f"rolling churn back to version 1{why}; {REMEDY}"
+    assert moves == [] and CHAMPION not in context["outlet_events"]

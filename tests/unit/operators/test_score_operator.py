@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import io
+import re
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -110,10 +111,10 @@ TWO_CHAMPIONS = [("1", "2026-01-05", 0), ("2", "2026-01-07", 0)]
             TWO_CHAMPIONS,
             {
                 "run_type": "manual",
-                "params": {"start_ds": "2026-01-05", "end_ds": "2026-01-07", "model_version": 7},
+                "params": {"start_ds": "2026-01-05", "end_ds": "2026-01-07", "model_version": 1},
             },
-            {"2026-01-05": "7", "2026-01-06": "7", "2026-01-07": "7"},
-            id="named-version-overrides-the-champion",
+            {"2026-01-05": "1", "2026-01-06": "1", "2026-01-07": "1"},
+            id="named-earlier-champion-overrides-the-champion",
         ),
         pytest.param(
             TWO_CHAMPIONS,
@@ -214,3 +215,96 @@ def test_a_missing_validated_partition_fails_naming_the_day(
         op.execute(make_context(run_type="manual", params={"start_ds": "2026-01-05", "end_ds": "2026-01-06"}))
 
     assert fake_mlflow.runs == []  # the run failed: no scoring run recorded
+
+
+def test_a_named_version_that_was_never_champion_is_refused(
+    make_operator: Callable[..., Any],
+    make_context: Callable[..., dict[str, Any]],
+    lake: LocalStorage,
+    fake_mlflow: Any,
+    models: list[str],
+) -> None:
+    """A signed version the gate rejected must not overwrite production's predictions."""
+    fake_mlflow.client.moved("1", "2026-01-01")
+    fake_mlflow.client.add("7")  # registered and signed, never promoted
+    fake_mlflow.client.gated("7", cleared=False)
+    publish(lake, "2026-01-05")
+    op = make_operator(ScorePartitionsOperator, task_id="score")
+    context = make_context(
+        run_type="manual", params={"start_ds": "2026-01-05", "end_ds": "2026-01-05", "model_version": "7"}
+    )
+
+    with pytest.raises(
+        AirflowFailException,
+        match=r"churn: model_version 7 was never champion \(no signed promotion or rollback to it",
+    ):
+        op.execute(context)
+
+    assert models == [] and fake_mlflow.runs == []
+    assert not lake.list_files("churn/predictions")
+
+
+def hand_set_promotion(fake_mlflow: Any, version: str, *, copied_from: str | None = None) -> None:
+    """Promotion tags written on ``version`` by someone without the key: typed in, or copied."""
+    target = fake_mlflow.client.versions.get(version) or fake_mlflow.client.add(version)
+    if copied_from is not None:
+        source = fake_mlflow.client.versions[copied_from].tags
+        target.tags.update({k: v for k, v in source.items() if k.startswith("promotion.")})
+        return
+    target.tags.update(
+        {
+            "promotion.at": "2026-01-06T00:00:00.000000+00:00",
+            "promotion.effective_day": "2026-01-06",
+            "promotion.order": "0",
+            "promotion.previous_champion": "1",
+        }
+    )
+
+
+@pytest.mark.parametrize("copied", [False, True], ids=["typed-in", "copied-from-the-champion"])
+def test_promotion_tags_without_a_valid_signature_decide_nothing(
+    make_operator: Callable[..., Any],
+    make_context: Callable[..., dict[str, Any]],
+    lake: LocalStorage,
+    fake_mlflow: Any,
+    models: list[str],
+    copied: bool,
+) -> None:
+    fake_mlflow.client.moved("1", "2026-01-01")
+    hand_set_promotion(fake_mlflow, "9", copied_from="1" if copied else None)
+    publish(lake, "2026-01-06")
+    op = make_operator(ScorePartitionsOperator, task_id="score")
+
+    results = op.execute(make_context(logical=dt.datetime(2026, 1, 6, tzinfo=dt.UTC)))
+
+    assert [(r["ds"], r["version"]) for r in results] == [("2026-01-06", "1")]
+    assert models == ["1"]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        pytest.param(
+            {"start_ds": "0001-01-01", "end_ds": "9999-12-30"},
+            "is 3652058 day partitions; one run takes at most a year of them (365)",
+            id="range-over-a-year",
+        ),
+        pytest.param(
+            {"start_ds": "9999-12-31"}, "the day 9999-12-31 runs past 9999-12-31", id="calendar-end"
+        ),
+    ],
+)
+def test_a_range_it_cannot_process_fails_at_once_without_retries(
+    make_operator: Callable[..., Any],
+    make_context: Callable[..., dict[str, Any]],
+    fake_mlflow: Any,
+    params: dict[str, str],
+    message: str,
+) -> None:
+    fake_mlflow.client.moved("1", "2026-01-01")
+    op = make_operator(ScorePartitionsOperator, task_id="score")
+
+    with pytest.raises(AirflowFailException, match=re.escape(message)):
+        op.execute(make_context(run_type="manual", params=params))
+
+    assert fake_mlflow.runs == []

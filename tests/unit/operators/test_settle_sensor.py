@@ -26,7 +26,7 @@ def airflow_runs_stub(ingest: dict[str, str], train: str = "finished") -> Callab
 
 @pytest.fixture(autouse=True)
 def no_moves(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mlops.registry.history", lambda client, model: [])
+    monkeypatch.setattr("mlops.registry.history", lambda client, model, key: [])
 
 
 def publish(lake: LocalStorage, ds: str) -> None:
