@@ -21,11 +21,11 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@touch $(STAMP)
 
 demo-data: install
-	@$(ENV) $(BIN)/python -m mlops.scenario
-	@$(ENV) $(BIN)/python -m mlops.scenario sensors
+	@$(ENV) $(BIN)/python -m mlops scenario
+	@$(ENV) $(BIN)/python -m mlops scenario sensors
 
 suites: install
-	@$(ENV) $(BIN)/python -m mlops.validation suites
+	@$(ENV) $(BIN)/python -m mlops suites write
 
 run: install demo-data
 	@scripts/stack.sh start
@@ -53,13 +53,13 @@ test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 # The DAGs on CeleryExecutor, PostgreSQL, Redis, S3 and MLflow, natively (scripts/distributed.sh);
-# installs redis-server/PostgreSQL with apt-get when missing. See README, "Natively, without Docker".
+# installs redis-server/PostgreSQL with apt-get when missing. See docs/scale-out.md.
 test-distributed: install
 	$(BIN)/python -m pytest -q tests/distributed $(PYTEST_ARGS)
 
 # Real faults against real processes: S3 erroring or stopped mid-commit, writers killed, racing
 # promotions, and on the distributed stack the scheduler SIGKILLed mid-backfill and MLflow stopped
-# while train, score and monitor run (see README, "What happens when...").
+# while train, score and monitor run (see docs/operations.md).
 test-faults: install
 	$(BIN)/python -m pytest -q -s tests/faults $(PYTEST_ARGS)
 
@@ -87,7 +87,7 @@ test-approvals: install
 
 # The per-day outcome table of the embedded stack's replay (champion, predictions, verdicts, trains).
 replay-report: install
-	@$(ENV) $(BIN)/python -m mlops.report replay $(if $(PIPELINE),--pipeline $(PIPELINE))
+	@$(ENV) $(BIN)/python -m mlops report replay $(if $(PIPELINE),--pipeline $(PIPELINE))
 
 bench: install
 	$(ENV) $(BIN)/python -m bench.run

@@ -1,4 +1,4 @@
-"""Benchmark: the logical clock's settle check (``mlops.clock.Past``) on a year of history.
+"""Benchmark: the logical clock's settle check (``mlops.clock.logical.Past``) on a year of history.
 
     .venv/bin/python bench/bench_clock.py --days 365 --repeats 50
 
@@ -27,11 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from mlops.clock import AirflowRuns, Past, TrainingRecord, scheduled_fires, shift, write_record
-from mlops.config import load_pipeline
-from mlops.drift_reports import write_report
-from mlops.lake import LocalStorage, commit_partition, is_committed, partition_dir
-from mlops.registry import champion_on
+from mlops.clock.logical import AirflowRuns, Past, TrainingRecord, scheduled_fires, shift, write_record
+from mlops.config.pipeline import load_pipeline
+from mlops.lake.storage import LocalStorage, commit_partition, is_committed, partition_dir
+from mlops.monitor.report_store import write_report
+from mlops.registry.champion import RecordedMove, champion_on
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -51,17 +51,21 @@ def run(days: int = 365, repeats: int = 50) -> dict[str, Any]:
     pipeline = load_pipeline(ROOT / "include/pipelines/churn.yaml").model_copy(
         update={"start_date": start, "end_date": None}
     )
-    all_days = [shift(start, i) for i in range(days + 31)]
+    all_days = [shift(start, i, pipeline.grain) for i in range(days + 31)]
     published, gap = all_days[:days], all_days[days : days + 30]
     with tempfile.TemporaryDirectory() as tmp:
         lake = LocalStorage(tmp)
-        moves = []
+        moves: list[RecordedMove] = []
         for ds in published:
             commit_partition(lake, partition_dir("churn", "validated", ds), {"part.parquet": b"x"})
             write_report(lake, "churn", {"ds": ds, "trigger": {"fire": False}}, "")
             if scheduled_fires(pipeline, ds):
-                write_record(lake, "churn", TrainingRecord(shift(ds, -1), "schedule", "promoted", "r", "1"))
-                moves.append({"version": str(len(moves) + 1), "effective_day": ds, "order": "0"})
+                write_record(
+                    lake,
+                    "churn",
+                    TrainingRecord(shift(ds, -1, pipeline.grain), "schedule", "promoted", "r", "1"),
+                )
+                moves.append(RecordedMove(version=str(len(moves) + 1), effective_day=ds))
         # The gap: ingest runs that ended without publishing (no data, failed): the walk goes over them.
         runs = AirflowRuns(ingest=lambda ds: "finished", scheduled_train=lambda fire: "finished")
         past = Past(lake, pipeline, lambda ds: champion_on(moves, ds), runs)

@@ -1,4 +1,4 @@
-"""Benchmark: mlops.drift.compute_drift against a straightforward numpy/scipy implementation.
+"""Benchmark: mlops.monitor.drift.compute_drift against a straightforward numpy/scipy implementation.
 
     .venv/bin/python bench/bench_drift.py --rows 1000000 --features 28 --repeats 5
 
@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from mlops import drift  # after the path insert above, so the script runs from a checkout
+from mlops.monitor import drift  # after the path insert above, so the script runs from a checkout
 
 N_BINS = 10
 SAMPLE_SIZE = 20_000  # the upper end of the profile's reference sample: the costliest KS

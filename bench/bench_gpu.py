@@ -37,9 +37,9 @@ sys.path.insert(0, str(ROOT / "plugins"))
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_training import synthetic_churn  # noqa: E402
-from mlops.config import TrainingParams, load_pipeline  # noqa: E402
-from mlops.evaluation import evaluate  # noqa: E402
-from mlops.training import (  # noqa: E402
+from mlops.config.pipeline import TrainingParams, load_pipeline  # noqa: E402
+from mlops.training.evaluation import evaluate  # noqa: E402
+from mlops.training.fit import (  # noqa: E402
     gpu_hardware_visible,
     predict,
     prepare_frame,

@@ -85,7 +85,7 @@ def _run(repeats: int) -> dict[str, Any]:
     import pydantic
     from airflow.dag_processing.dagbag import DagBag
 
-    import mlops.dagkit  # noqa: F401  (warm: our parse-time surface, mlops.config included)
+    import mlops.airflow.dagkit  # noqa: F401  (warm: our parse-time surface, mlops.config.pipeline included)
 
     example = find_example()
     paths = {name: DAGS / name for name in FILES} | {EXAMPLE: example}

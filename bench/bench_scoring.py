@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_scoring.py --rows 1000000 --repeats 3 --requests 50
 
 A small churn model (100 trees, depth 6, trained on ~50k synthetic rows typed like a validated
-partition) is logged with ``mlops.model.log_model`` and registered as ``champion`` in a throwaway
+partition) is logged with ``mlops.model.pyfunc.log_model`` and registered as ``champion`` in a throwaway
 SQLite tracking/registry store (no server needed). Then, in the same run:
 
 * (a) batch scoring through the registered pyfunc: ``model.predict(model_input(frame, pipeline))``
@@ -53,10 +53,10 @@ from mlflow import MlflowClient  # noqa: E402
 from mlflow.models.utils import _enforce_schema  # noqa: E402  (private: what pyfunc.predict runs first)
 
 from bench.bench_training import synthetic_churn  # noqa: E402
-from mlops.config import Pipeline, TrainingParams, load_pipeline  # noqa: E402
-from mlops.model import log_model, model_input  # noqa: E402
-from mlops.registry import register_version  # noqa: E402
-from mlops.training import feature_frame, prepare_frame, train_model  # noqa: E402
+from mlops.config.pipeline import Pipeline, TrainingParams, load_pipeline  # noqa: E402
+from mlops.model.pyfunc import log_model, model_input  # noqa: E402
+from mlops.registry.champion import register_version  # noqa: E402
+from mlops.training.fit import feature_frame, prepare_frame, train_model  # noqa: E402
 
 CHURN = ROOT / "include" / "pipelines" / "churn.yaml"
 MODEL = "bench_scoring"

@@ -36,9 +36,9 @@ import xgboost
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
-from mlops.config import Pipeline, TrainingParams, load_pipeline  # noqa: E402
+from mlops.config.pipeline import Pipeline, TrainingParams, load_pipeline  # noqa: E402
 from mlops.cost import CostMeter  # noqa: E402
-from mlops.training import TrainResult, prepare_frame, train_model, xgb_params  # noqa: E402
+from mlops.training.fit import TrainResult, prepare_frame, train_model, xgb_params  # noqa: E402
 
 CHURN = ROOT / "include" / "pipelines" / "churn.yaml"
 _MB = 2**20

@@ -1,4 +1,4 @@
-"""Benchmark: mlops.validation.validate_partition against GX alone and a plain pandas mask.
+"""Benchmark: mlops.ingest.validation.validate_partition against GX alone and a plain pandas mask.
 
     .venv/bin/python bench/bench_validation.py --rows 1000000 --repeats 3
 
@@ -10,7 +10,7 @@ Times are medians of ``repeats`` wall-clock runs (time.perf_counter) after one w
 small frame (which pays the GX import and the context). Measured:
 
   a  validate_partition: coerce + GX (SUMMARY) + masks and reconciliation + the split
-  b  GX alone: mlops.validation.gx_validate on the coerced frame, i.e. exactly the GX work inside a
+  b  GX alone: mlops.ingest.validation.gx_validate on the coerced frame, i.e. exactly the GX work inside a
   b_naive  one GX run of the same suite on the coerced frame as is (nullable Int64 columns), which is
      what GX costs without gx_view; one run only, it is slow
   c  a plain pandas boolean mask of the same row rules on the coerced frame (no GX)
@@ -38,10 +38,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 
-from mlops import validation  # after the path insert above, so the script runs from a checkout
-from mlops.config import Pipeline, load_pipeline
-from mlops.parsing import coerce
-from mlops.suite import build_suite
+from mlops.config.pipeline import Pipeline, load_pipeline
+from mlops.ingest import validation  # after the path insert above, so the script runs from a checkout
+from mlops.ingest.parsing import coerce
+from mlops.ingest.suite import build_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 

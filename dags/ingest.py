@@ -28,10 +28,14 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, CronDataIntervalTimetable
 
-from mlops.config import Pipeline
-from mlops.dagkit import build_stage, dag_kwargs, end_of, validated_asset
-from mlops.operators.ingest import LandPartitionOperator, ValidatePartitionOperator, WaitForSourceSensor
-from mlops.operators.settle import WaitForPastSensor
+from mlops.airflow.dagkit import build_stage, dag_kwargs, end_of, validated_asset
+from mlops.airflow.operators.ingest import (
+    LandPartitionOperator,
+    ValidatePartitionOperator,
+    WaitForSourceSensor,
+)
+from mlops.airflow.operators.settle import WaitForPastSensor
+from mlops.config.pipeline import Pipeline
 
 
 def build(pipeline: Pipeline) -> DAG:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, PartitionedAssetTimetable
 
-from mlops.config import Pipeline
-from mlops.dagkit import build_stage, dag_kwargs, date_range_params, drift_asset, validated_asset
-from mlops.operators.monitor import EmitDriftOperator, MonitorDriftOperator, RetrainOperator
+from mlops.airflow.dagkit import build_stage, dag_kwargs, date_range_params, drift_asset, validated_asset
+from mlops.airflow.operators.monitor import EmitDriftOperator, MonitorDriftOperator, RetrainOperator
+from mlops.config.pipeline import Pipeline
 
 
 def build(pipeline: Pipeline) -> DAG:

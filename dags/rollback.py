@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param
 
-from mlops.config import Pipeline
-from mlops.dagkit import build_stage, champion_asset, dag_kwargs
-from mlops.operators.approval import ApproveRollbackOperator
-from mlops.operators.rollback import RollbackOperator
+from mlops.airflow.dagkit import build_stage, champion_asset, dag_kwargs
+from mlops.airflow.operators.approval import ApproveRollbackOperator
+from mlops.airflow.operators.rollback import RollbackOperator
+from mlops.config.pipeline import Pipeline
 
 
 def build(pipeline: Pipeline) -> DAG:

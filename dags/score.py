@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param, PartitionedAssetTimetable
 
-from mlops.config import Pipeline
-from mlops.dagkit import build_stage, dag_kwargs, date_range_params, validated_asset
-from mlops.operators.score import ScorePartitionsOperator
+from mlops.airflow.dagkit import build_stage, dag_kwargs, date_range_params, validated_asset
+from mlops.airflow.operators.score import ScorePartitionsOperator
+from mlops.config.pipeline import Pipeline
 
 
 def build(pipeline: Pipeline) -> DAG:

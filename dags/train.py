@@ -37,11 +37,10 @@ import datetime as dt
 
 from airflow.sdk import DAG, CronTriggerTimetable, Param
 
-from mlops.config import Pipeline, Training, TrainingParams, bounds
-from mlops.dagkit import build_stage, champion_asset, dag_kwargs, end_of
-from mlops.operators.approval import ApprovePromotionOperator
-from mlops.operators.settle import WaitForWindowSensor
-from mlops.operators.train import (
+from mlops.airflow.dagkit import build_stage, champion_asset, dag_kwargs, end_of
+from mlops.airflow.operators.approval import ApprovePromotionOperator
+from mlops.airflow.operators.settle import WaitForWindowSensor
+from mlops.airflow.operators.train import (
     APPROVAL_TASK,
     PrepareTrainingOperator,
     PromoteOperator,
@@ -50,6 +49,7 @@ from mlops.operators.train import (
     RegisterChallengerOperator,
     TrainTrialOperator,
 )
+from mlops.config.pipeline import Pipeline, Training, TrainingParams, bounds
 
 
 def params(pipeline: Pipeline) -> dict[str, Param]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Response
 
-from mlops.report_pages import ROUTE, SECURITY_HEADERS
+from mlops.lake.report_pages import ROUTE, SECURITY_HEADERS
 
 
 def _app() -> FastAPI:
@@ -26,7 +26,9 @@ def _app() -> FastAPI:
         from airflow.api_fastapi.app import get_auth_manager
         from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
 
-        dag_id = f"{pipeline}_ingest"
+        from mlops.names import dag_id as dag_id_of
+
+        dag_id = dag_id_of(pipeline, "ingest")
         if not get_auth_manager().is_authorized_dag(
             method="GET",
             access_entity=DagAccessEntity.TASK_INSTANCE,
@@ -37,8 +39,8 @@ def _app() -> FastAPI:
 
     @app.get("/reports/{pipeline}/{path:path}", dependencies=[Depends(allowed)])
     def report(pipeline: str, path: str) -> Response:
-        from mlops.hooks.lake import storage_for
-        from mlops.report_pages import NotServed, read_report_file
+        from mlops.airflow.hooks.lake import storage_for
+        from mlops.lake.report_pages import NotServed, read_report_file
         from mlops.settings import get_settings
 
         settings = get_settings()

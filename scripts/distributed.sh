@@ -107,7 +107,7 @@ wait_for() {
 secrets() {
   # Once per state dir: database passwords, S3 keys, Airflow's fernet key, JWT and API secrets.
   [ -f "$SECRETS" ] && return 0
-  (umask 077 && PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops.stack_tools secrets >"$SECRETS")
+  (umask 077 && PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops stack-tools secrets >"$SECRETS")
 }
 
 start_postgres() {
@@ -146,7 +146,7 @@ start_s3() {
   # clients download model files with (tests/unit/test_preflight.py checks a wrong key's 403).
   launch s3 "$PY/moto_server" -H 127.0.0.1 -p "$S3_PORT"
   wait_for s3 "GET /moto-api/" curl -fsS --max-time 2 "http://127.0.0.1:$S3_PORT/moto-api/"
-  PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops.stack_tools buckets "http://127.0.0.1:$S3_PORT" \
+  PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops stack-tools buckets "http://127.0.0.1:$S3_PORT" \
     "$BUCKET_LANDING" "$BUCKET_LAKE" "$BUCKET_MLFLOW" >"$LOGS/s3-setup.log" 2>&1 ||
     fail_service s3-setup "could not create the buckets"
 }
@@ -159,7 +159,7 @@ generate_include() {
   # is there before a run starts: a missing file fails in minutes. A failure is the result to look
   # at, not something to retry. The suites are generated from the copies (they carry a fingerprint).
   # DIST_PIPELINE_SETS adds settings of its own ("--set retries=1 ...").
-  PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops.stack_tools pipelines "$ROOT/include" "$include" \
+  PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops stack-tools pipelines "$ROOT/include" "$include" \
     --only churn --set schedules.catchup=false --set schedules.max_active_ingest_runs=2 \
     --set source.poke_interval_seconds=5 --set source.wait_timeout_minutes=2 \
     --set training.window=8 --set training.validation=2 --set training.holdout=2 \
@@ -242,7 +242,7 @@ launch_airflow() {
 api_healthy() {
   # Every component the API server reports on: metadatabase, scheduler, triggerer, dag processor.
   curl -fsS --max-time 3 "http://127.0.0.1:$API_PORT/api/v2/monitor/health" |
-    PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops.stack_tools healthy
+    PYTHONPATH="$ROOT/plugins" "$PY/python" -m mlops stack-tools healthy
 }
 
 up() {
@@ -287,7 +287,7 @@ up() {
   wait_for mlflow "GET /health" curl -fsS --max-time 2 "http://127.0.0.1:$MLFLOW_PORT/health"
 
   log "preflight"
-  "$PY/python" -m mlops.preflight --bucket "$BUCKET_MLFLOW" || die "preflight failed (see above); Airflow not started"
+  "$PY/python" -m mlops preflight --bucket "$BUCKET_MLFLOW" || die "preflight failed (see above); Airflow not started"
 
   log "airflow db migrate"
   # In a session of its own too, so that down also ends it if up dies meanwhile.

@@ -32,8 +32,8 @@ export AIRFLOW_CONN_MLFLOW_DEFAULT="${AIRFLOW_CONN_MLFLOW_DEFAULT:-{\"conn_type\
 if [ -n "${MLOPS_S3_ENDPOINT:-}" ]; then
   export AIRFLOW_CONN_AWS_DEFAULT="{\"conn_type\": \"aws\", \"login\": \"${AWS_ACCESS_KEY_ID:-}\", \"password\": \"${AWS_SECRET_ACCESS_KEY:-}\", \"extra\": {\"endpoint_url\": \"$MLOPS_S3_ENDPOINT\", \"region_name\": \"${AWS_DEFAULT_REGION:-us-east-1}\"}}"
 fi
-# The model-signing key (mlops.signing): generated once per state directory, readable by its owner
-# only, never committed and never sent to MLflow. Rotating it: README, "Security". A marker beside
+# The model-signing key (mlops.registry.signing): generated once per state directory, readable by its owner
+# only, never committed and never sent to MLflow. Rotating it: docs/security.md. A marker beside
 # secrets/ records that a key was issued here: a key that goes missing afterwards stops everything
 # with the way to restore it, since a new key would leave every signed version and record unusable.
 if [ -z "${AIRFLOW_CONN_MLOPS_SIGNING:-}" ]; then
@@ -49,7 +49,7 @@ Not generating a new one: every model version and champion move signed with the 
   AIRFLOW_CONN_MLOPS_SIGNING to the mlops_signing connection that holds it.
 - Only if it is lost for good: write a new key there yourself
   (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \\n' >"$MLOPS_SIGNING_KEY_FILE"), then re-sign each
-  version once its files are known to be good: python -m mlops.signing sign --pipeline P --version N --force
+  version once its files are known to be good: python -m mlops signing sign --pipeline P --version N --force
 EOF
       return 1 2>/dev/null || exit 1
     fi

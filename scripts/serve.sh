@@ -3,7 +3,7 @@
 #   scripts/serve.sh            # or: make serve [PIPELINE=churn] [SERVE_PORT=5001]
 # `mlflow models serve` on models:/<pipeline>@champion from the embedded stack's registry
 # (MLFLOW_TRACKING_URI, default http://127.0.0.1:$MLFLOW_PORT), in this venv (--env-manager local),
-# from a copy of the version verified against its signature (python -m mlops.signing fetch).
+# from a copy of the version verified against its signature (python -m mlops signing fetch).
 #   curl -s http://127.0.0.1:5001/ping
 #   curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' \
 #     -d '{"dataframe_split": {"columns": ["tenure_months", ...], "data": [[12, ...]]}}'
@@ -31,9 +31,9 @@ case "$MLFLOW_TRACKING_URI" in
     curl -fsS --max-time 5 "${MLFLOW_TRACKING_URI%/}/health" >/dev/null 2>&1 ||
       die "the MLflow tracking server at $MLFLOW_TRACKING_URI does not answer (start the stack: make run)" ;;
 esac
-# The registry's own lookup (mlops.registry) through the mlflow_default connection and its credentials.
+# The registry's own lookup (mlops.registry.champion) through the mlflow_default connection and its credentials.
 rc=0
-VERSION=$(python -m mlops.registry champion "$PIPELINE") || rc=$?
+VERSION=$(python -m mlops registry champion "$PIPELINE") || rc=$?
 case "$rc" in
   0) MODEL_URI="models:/$PIPELINE/$VERSION" ;;  # the version resolved now, not the moving alias
   3) die "no champion yet: run ${PIPELINE}_train first ($MODEL_URI not found in $MLFLOW_TRACKING_URI)" ;;
@@ -48,7 +48,7 @@ fi
 # their signature (key: the mlops_signing connection), and the server loads that checked copy.
 MODEL_DIR="$LOCAL/serve/$PIPELINE-v$VERSION"
 rm -rf "$MODEL_DIR" && mkdir -p "$MODEL_DIR"
-MODEL_PATH=$(python -m mlops.signing fetch --pipeline "$PIPELINE" --version "$VERSION" --dest "$MODEL_DIR") ||
+MODEL_PATH=$(python -m mlops signing fetch --pipeline "$PIPELINE" --version "$VERSION" --dest "$MODEL_DIR") ||
   die "refusing to serve $MODEL_URI: it does not verify (see the error above)"
 
 echo "Serving $MODEL_URI from $MLFLOW_TRACKING_URI on http://127.0.0.1:$SERVE_PORT (Ctrl-C stops it)"

@@ -1,7 +1,7 @@
 """A whole embedded stack of its own for a test: Airflow (LocalExecutor) and an MLflow server.
 
 ``scripts/stack.sh`` with its own state folder and free ports, the demo pipeline rewritten with
-``python -m mlops.stack_tools pipelines --set ...``, and landing data from ``python -m mlops.scenario``.
+``python -m mlops stack-tools pipelines --set ...``, and landing data from ``python -m mlops.scenario``.
 The replay and the browser tests drive it through Airflow's REST API (``Api``) or a browser.
 """
 
@@ -122,9 +122,9 @@ class EmbeddedStack:
     def start(self) -> None:
         sets = " ".join(f"--set {s}" for s in self.settings)
         self.shell(
-            f"{PYTHON} -m mlops.stack_tools pipelines {ROOT}/include {self.state}/include --only churn {sets}"
+            f"{PYTHON} -m mlops stack-tools pipelines {ROOT}/include {self.state}/include --only churn {sets}"
         )
-        self.shell(f"{PYTHON} -m mlops.scenario --landing {self.state}/landing " + " ".join(self.scenario))
+        self.shell(f"{PYTHON} -m mlops scenario --landing {self.state}/landing " + " ".join(self.scenario))
         self.shell("scripts/stack.sh start", timeout=420)
 
     def stop(self) -> None:

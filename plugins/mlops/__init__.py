@@ -1,0 +1,113 @@
+"""An MLOps pipeline for tabular models on Apache Airflow 3.
+
+The package map (``docs/architecture.md`` has a paragraph on each): ``config``, ``lake``,
+``ingest``, ``training``, ``registry``, ``score``, ``monitor``, ``clock``, ``model`` and ``onboard``
+are the core, pure Python without Airflow; ``airflow`` is the only part that knows Airflow (the DAG
+kit, hooks, operators, notifications, the report pages' app); ``cli`` holds the ``python -m mlops``
+commands; ``tools`` the preflight, the demo scenarios and the replay report. ``settings``, ``grain``,
+``names`` and ``cost`` are leaf modules every layer may use.
+
+Modules of the flat layout this package had before (``mlops.signing``, ``mlops.scenario``, ...) are
+still found, for one release, as aliases of their new homes: ``import mlops.signing`` gives
+``mlops.registry.signing`` with a ``DeprecationWarning``, and ``python -m mlops.signing ...`` runs
+``python -m mlops signing ...`` after a line saying so. This file stays light: DAG files import it
+while they parse.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+import warnings
+from types import CodeType, ModuleType
+
+# old module -> its new home
+MOVED = {
+    "mlops.report_pages": "mlops.lake.report_pages",
+    "mlops.parsing": "mlops.ingest.parsing",
+    "mlops.suite": "mlops.ingest.suite",
+    "mlops.validation": "mlops.ingest.validation",
+    "mlops.data_docs": "mlops.ingest.data_docs",
+    "mlops.ingestion": "mlops.ingest.stage",
+    "mlops.drift": "mlops.monitor.drift",
+    "mlops.monitoring": "mlops.monitor.report",
+    "mlops.drift_reports": "mlops.monitor.report_store",
+    "mlops.drift_page": "mlops.monitor.page",
+    "mlops.monitor_stage": "mlops.monitor.stage",
+    "mlops.signing": "mlops.registry.signing",
+    "mlops.registry_reader": "mlops.registry.rest",
+    "mlops.window": "mlops.clock.window",
+    "mlops.experiment": "mlops.training.experiment",
+    "mlops.plan": "mlops.training.plan",
+    "mlops.gate_stage": "mlops.training.gate",
+    "mlops.promotion": "mlops.training.promotion",
+    "mlops.approval": "mlops.training.review",
+    "mlops.evaluation": "mlops.training.evaluation",
+    "mlops.scoring": "mlops.score.batch",
+    "mlops.onboard": "mlops.onboard.draft",
+    "mlops.pipeline_check": "mlops.onboard.check",
+    "mlops.preflight": "mlops.tools.preflight",
+    "mlops.stack_tools": "mlops.tools.stack",
+    "mlops.scenario": "mlops.tools.scenario",
+    "mlops.sensor_scenario": "mlops.tools.sensor_scenario",
+    "mlops.report": "mlops.tools.replay_report",
+    "mlops.dagkit": "mlops.airflow.dagkit",
+    "mlops.notify": "mlops.airflow.notifications",
+    "mlops.hooks": "mlops.airflow.hooks",
+    "mlops.operators": "mlops.airflow.operators",
+}
+# old ``python -m`` module -> the command that replaces it (its first argument renamed, if any)
+COMMANDS = {
+    "mlops.signing": ("signing", {}),
+    "mlops.validation": ("suites", {"suites": "write"}),
+    "mlops.scenario": ("scenario", {}),
+    "mlops.sensor_scenario": ("scenario sensors", {}),
+    "mlops.report": ("report", {}),
+    "mlops.preflight": ("preflight", {}),
+    "mlops.stack_tools": ("stack-tools", {}),
+}
+
+
+class _Alias(importlib.abc.Loader):
+    """Loads an old name as the module at its new home (the same object, not a copy); as a
+    ``python -m`` target, runs the command that replaced it."""
+
+    def __init__(self, old: str) -> None:
+        self.old = old
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        warnings.warn(
+            f"{self.old} moved to {MOVED[self.old]}; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return importlib.import_module(MOVED[self.old])
+
+    def exec_module(self, module: ModuleType) -> None:
+        pass  # the module at the new home is already executed
+
+    def get_code(self, fullname: str) -> CodeType:
+        command, renamed = COMMANDS.get(fullname, (None, {}))
+        if command is None:
+            raise ImportError(f"{fullname} is not a command; it moved to {MOVED[fullname]}")
+        source = (
+            "import sys\n"
+            f"print('python -m {fullname} is deprecated: use python -m mlops {command}', file=sys.stderr)\n"
+            "from mlops.cli.main import main\n"
+            f"args = [{renamed!r}.get(a, a) if i == 0 else a for i, a in enumerate(sys.argv[1:])]\n"
+            f"sys.exit(main([*{command.split()!r}, *args]))\n"
+        )
+        return compile(source, f"<{fullname}>", "exec")
+
+
+class _MovedModules(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname: str, path: object = None, target: object = None):
+        if fullname not in MOVED:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, _Alias(fullname), origin=MOVED[fullname])
+
+
+if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModules())

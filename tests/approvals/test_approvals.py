@@ -20,9 +20,9 @@ from tests.approvals.stack_config import TRAIN_DAY, TRAINER, WINDOW_END
 from tests.embedded_stack import Api, EmbeddedStack
 from tests.ui.airflow_ui import wait_for_run
 
-from mlops.approval import REMEDY
-from mlops.clock import read_record
-from mlops.lake import LocalStorage
+from mlops.clock.logical import read_record
+from mlops.lake.storage import LocalStorage
+from mlops.training.review import REMEDY
 
 DAG = "churn_train"
 TASK = "approve"

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 import requests
 
-from mlops.lake import MANIFEST, partition_dir, read_partition
+from mlops.lake.storage import MANIFEST, partition_dir, read_partition
 
 if TYPE_CHECKING:
     from conftest import Stack  # tests/distributed/conftest.py
@@ -182,7 +182,7 @@ def ingested(stack: Stack, api: AirflowApi) -> dict[str, dict]:
         [
             sys.executable,
             "-m",
-            "mlops.scenario",
+            "mlops.tools.scenario",
             "--landing",
             stack.env["MLOPS_LANDING_ROOT"],
             *scenario,
@@ -304,7 +304,7 @@ def test_training_promotes_a_champion_whose_artifacts_are_in_s3(
     keys = [o["Key"] for o in listed.get("Contents", [])]
     assert f"{prefix}/{location}/MLmodel" in keys, keys
     # Signed at registration with the stack's key (never stored in MLflow): every file is listed.
-    from mlops.signing import KEY_ID_TAG, MANIFEST_TAG, SIGNATURE_TAG, SigningKey, VersionRef
+    from mlops.registry.signing import KEY_ID_TAG, MANIFEST_TAG, SIGNATURE_TAG, SigningKey, VersionRef
 
     secret = json.loads(stack.env["AIRFLOW_CONN_MLOPS_SIGNING"])["password"]
     key = SigningKey.from_text(secret, source="the stack's env")

@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.clock import read_record
-from mlops.config import load_pipeline
-from mlops.drift_reports import read_report
+from mlops.clock.logical import read_record
+from mlops.config.pipeline import load_pipeline
 from mlops.grain import Grain
-from mlops.ingestion import gate, land
-from mlops.lake import LocalStorage, is_committed, partition_dir, read_manifest
-from mlops.sensor_scenario import SensorConfig, write_scenario
-from mlops.suite import load_suite, write_suite
+from mlops.ingest.stage import gate, land
+from mlops.ingest.suite import load_suite, write_suite
+from mlops.lake.storage import LocalStorage, is_committed, partition_dir, read_manifest
+from mlops.monitor.report_store import read_report
+from mlops.tools.sensor_scenario import SensorConfig, write_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAINED, AFTER = 8, 2  # partitions in the training window, and partitions scored and monitored after it

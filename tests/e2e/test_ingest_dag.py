@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops import scenario
-from mlops.lake import LocalStorage, partition_dir, read_manifest, read_partition
+from mlops.lake.storage import LocalStorage, partition_dir, read_manifest, read_partition
+from mlops.tools import scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 ROWS = 1500
@@ -161,7 +161,7 @@ def test_a_bad_day_fails_clearly_and_keeps_its_raw_copy(
     assert not lake.list_files(partition_dir("churn", "validated", day))
     assert asset_events(day) == []
     # The rejection is on record, so training knows the day failed rather than is still to come.
-    from mlops.window import day_state
+    from mlops.clock.window import day_state
 
     assert day_state(lake, "churn", day) == "failed"
     assert b"<html" in read_partition(lake, partition_dir("churn", "reports", day))["data_docs.html"]
@@ -185,7 +185,7 @@ def test_failure_message_names_the_problem(roots) -> None:
     """The task's error (what the UI shows) names the file and what is wrong with it."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from mlops.operators.ingest import LandPartitionOperator, ValidatePartitionOperator
+    from mlops.airflow.operators.ingest import LandPartitionOperator, ValidatePartitionOperator
 
     landing, _ = roots
     land_scenario(landing, "2026-02-10", "2026-02-10")
@@ -221,7 +221,7 @@ def test_replay_after_the_source_is_fixed(dag, roots) -> None:
 def test_missing_source_times_out_naming_the_path(roots) -> None:
     from airflow.sdk.exceptions import AirflowSensorTimeout
 
-    from mlops.operators.ingest import WaitForSourceSensor
+    from mlops.airflow.operators.ingest import WaitForSourceSensor
 
     landing, _ = roots
     sensor = WaitForSourceSensor(task_id="wait", pipeline="churn", timeout=0, poke_interval=5, mode="poke")
@@ -235,7 +235,7 @@ def test_missing_source_times_out_naming_the_path(roots) -> None:
 
 def test_ingest_against_s3(dag, s3_client, monkeypatch) -> None:
     """Landing and lake both in S3 on a loopback server, reached through ``aws_default``."""
-    from mlops.hooks.lake import LakeHook
+    from mlops.airflow.hooks.lake import LakeHook
 
     s3_client.create_bucket(Bucket="landing")
     s3_client.create_bucket(Bucket="lake")

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops import scenario
-from mlops.lake import LocalStorage, is_committed, partition_dir, read_partition
+from mlops.lake.storage import LocalStorage, is_committed, partition_dir, read_partition
+from mlops.tools import scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "arrivals"
@@ -30,8 +30,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path) -> Iterator[
     """The ``arrivals`` ingest DAG, with its landing and lake roots."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from mlops.config import load_pipeline
-    from mlops.suite import write_suite
+    from mlops.config.pipeline import load_pipeline
+    from mlops.ingest.suite import write_suite
 
     base = tmp_path_factory.mktemp(NAME)
     include = base / "include"

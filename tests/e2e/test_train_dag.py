@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from mlops import scenario
-from mlops.config import load_pipeline
-from mlops.drift_reports import read_report
-from mlops.ingestion import gate, land
-from mlops.lake import LocalStorage
-from mlops.suite import load_suite
+from mlops.config.pipeline import load_pipeline
+from mlops.ingest.stage import gate, land
+from mlops.ingest.suite import load_suite
+from mlops.lake.storage import LocalStorage
+from mlops.monitor.report_store import read_report
+from mlops.tools import scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 DAYS = [f"2026-01-{d:02d}" for d in range(1, 10)]
@@ -92,7 +92,7 @@ def states(dag_run) -> dict[str, str]:
 
 
 def champion(client) -> str | None:
-    from mlops.registry import CHAMPION, alias_version
+    from mlops.registry.champion import CHAMPION, alias_version
 
     return alias_version(client, "churn", CHAMPION)
 
@@ -129,9 +129,9 @@ def test_first_run_trains_registers_and_promotes(dags, client) -> None:
     assert version.tags["gate.cleared_floor"] == "true"
     assert "first model" in version.tags["promotion.reason"]
     # The move and the gate decision are signed records, and the trial vouched for the files it uploaded.
-    from mlops.hooks.signing import signing_key
-    from mlops.registry import gate_verifies, move_verifies
-    from mlops.signing import TRIAL_SIGNATURE_TAG, VersionRef
+    from mlops.airflow.hooks.signing import signing_key
+    from mlops.registry.champion import gate_verifies, move_verifies
+    from mlops.registry.signing import TRIAL_SIGNATURE_TAG, VersionRef
 
     key = signing_key()
     assert move_verifies(key, "churn", version.version, "promotion", version.tags)
@@ -190,8 +190,8 @@ def gate_context(plan, **params) -> dict:
 
 
 def test_a_backfill_run_never_moves_the_champion(dags, client) -> None:
-    from mlops.operators.train import PromotionGateOperator
-    from mlops.plan import TrainingPlan, Trigger
+    from mlops.airflow.operators.train import PromotionGateOperator
+    from mlops.training.plan import TrainingPlan, Trigger
 
     challenger = client.get_model_version_by_alias("churn", "challenger").version
     plan = TrainingPlan(Trigger("backfill", DAYS[-1]), DAYS, [], "parent", champion(client), {}, {})
@@ -202,8 +202,8 @@ def test_a_backfill_run_never_moves_the_champion(dags, client) -> None:
 
 
 def test_the_gate_refuses_to_compare_on_days_the_champion_trained_on(dags, client) -> None:
-    from mlops.operators.train import PromotionGateOperator
-    from mlops.plan import TrainingPlan, Trigger
+    from mlops.airflow.operators.train import PromotionGateOperator
+    from mlops.training.plan import TrainingPlan, Trigger
 
     # A run as of 01-06 holds out 01-04 .. 01-06; the champion (window 01-01 .. 01-07, holdout
     # 01-05 .. 01-07) was fitted on 01-01 .. 01-04.
@@ -217,7 +217,7 @@ def test_the_gate_refuses_to_compare_on_days_the_champion_trained_on(dags, clien
 
 
 def test_a_train_run_records_its_decision_in_the_lake(dags, lake) -> None:
-    from mlops.clock import read_record
+    from mlops.clock.logical import read_record
 
     record = read_record(lake, "churn", "2026-01-07", "manual")
     assert record is not None and record.outcome in ("promoted", "not_promoted")
@@ -258,10 +258,10 @@ def test_scoring_writes_predictions_naming_the_champion(dags, client, lake) -> N
     import mlflow
     import pandas as pd
 
-    from mlops.hooks.signing import signing_key
-    from mlops.lake import read_manifest
-    from mlops.model import model_input
-    from mlops.registry import champion_as_of
+    from mlops.airflow.hooks.signing import signing_key
+    from mlops.lake.storage import read_manifest
+    from mlops.model.pyfunc import model_input
+    from mlops.registry.champion import champion_as_of
 
     # Scored by the champion as of the days, not the alias now (a rollback effective today).
     version = champion_as_of(client, "churn", "2026-01-08", signing_key())
@@ -303,7 +303,7 @@ def frame_of(lake, zone: str, ds: str):
 
     import pandas as pd
 
-    from mlops.lake import partition_dir, read_partition
+    from mlops.lake.storage import partition_dir, read_partition
 
     files = read_partition(lake, partition_dir("churn", zone, ds))
     return pd.concat([pd.read_parquet(io.BytesIO(b)) for b in files.values()], ignore_index=True)
@@ -335,8 +335,8 @@ def drift_retrains() -> dict[str, dict]:
 
 
 def drift_report(lake, ds: str) -> dict:
-    from mlops.drift_reports import report_dir
-    from mlops.lake import read_partition
+    from mlops.lake.storage import read_partition
+    from mlops.monitor.report_store import report_dir
 
     files = read_partition(lake, report_dir("churn", ds))
     assert b"data:image/png;base64," in files["drift.html"]
@@ -384,7 +384,7 @@ def test_a_shift_triggers_one_retrain_then_cools_down(dags, lake, client) -> Non
 
     # The champion's version records what it triggered: later monitor runs against the same
     # champion do not retrain on the same shift again.
-    from mlops.registry import drift_triggers
+    from mlops.registry.champion import drift_triggers
 
     assert drift_triggers(client, "churn", event["champion_version"]) == [fired[0]]
 
@@ -476,9 +476,9 @@ def test_with_approval_on_an_approve_task_marked_success_by_hand_moves_nothing(
 
     import yaml
 
-    from mlops.approval import REMEDY
-    from mlops.clock import read_record
-    from mlops.registry import alias_version
+    from mlops.clock.logical import read_record
+    from mlops.registry.champion import alias_version
+    from mlops.training.review import REMEDY
     from train import build
 
     include = tmp_path / "include"

@@ -14,8 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
-from mlops.hooks.lake import storage_for
-from mlops.lake import Storage, commit_partition
+from mlops.airflow.hooks.lake import storage_for
+from mlops.lake.storage import Storage, commit_partition
 
 
 class Reporting:

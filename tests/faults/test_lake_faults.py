@@ -17,8 +17,8 @@ from tests.faults.conftest import S3Behind, start_writer
 from tests.faults.fault_proxy import DROP
 from tests.faults.lake_writer import payload
 
-from mlops.hooks.lake import storage_for
-from mlops.lake import Storage, commit_partition, read_partition
+from mlops.airflow.hooks.lake import storage_for
+from mlops.lake.storage import Storage, commit_partition, read_partition
 
 FILES = 6
 

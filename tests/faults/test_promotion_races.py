@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from mlops.hooks.signing import signing_key
-from mlops.registry import CHAMPION, Move, alias_version, history, move_champion
+from mlops.airflow.hooks.signing import signing_key
+from mlops.registry.champion import CHAMPION, Move, alias_version, history, move_champion
 
 MODEL = "race"
 ROUNDS = 3
@@ -89,8 +89,8 @@ def test_two_promotions_and_a_rollback_racing_leave_one_champion_and_an_unbroken
     trail = history(client, MODEL, signing_key())
     assert len(trail) == ROUNDS + 1, trail
     for before, after in itertools.pairwise(trail):
-        assert after["previous"] == before["version"], f"a gap in the audit trail: {before} -> {after}"
-    assert trail[-1]["version"] == alias_version(client, MODEL, CHAMPION)
+        assert after.previous == before.version, f"a gap in the audit trail: {before} -> {after}"
+    assert trail[-1].version == alias_version(client, MODEL, CHAMPION)
     for move in trail[1:]:
-        demoted = client.get_model_version(MODEL, move["previous"]).tags
-        assert demoted["demoted.by_version"] == move["version"]
+        demoted = client.get_model_version(MODEL, move.previous).tags
+        assert demoted["demoted.by_version"] == move.version

@@ -45,7 +45,7 @@ from tests.distributed.test_celery_pipeline import (
 )
 from tests.embedded_stack import free_port
 
-from mlops.lake import MANIFEST, partition_dir, read_partition
+from mlops.lake.storage import MANIFEST, partition_dir, read_partition
 
 DAYS = [f"2026-01-{d:02d}" for d in range(1, 11)]  # the backfill
 LATE_DAY = "2026-01-11"  # ingested, scored and monitored once a champion exists
@@ -120,7 +120,7 @@ def landed(stack: Stack, api: AirflowApi) -> None:
     events = ["--corrupt-day", "none", "--missing-column-day", "none", "--shift-start", "none"]
     landing = stack.env["MLOPS_LANDING_ROOT"]
     done = subprocess.run(
-        [sys.executable, "-m", "mlops.scenario", "--landing", landing, *scenario, *events],
+        [sys.executable, "-m", "mlops", "scenario", "--landing", landing, *scenario, *events],
         env=stack.env,
         capture_output=True,
         text=True,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from mlops.config import Training
+from mlops.config.pipeline import Training
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())
@@ -473,12 +473,12 @@ def test_dockerfile_installs_the_pinned_requirements_into_the_image(dockerfile: 
 
 
 def test_the_init_job_runs_the_preflight_before_migrating(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlops.preflight import planned_checks
+    from mlops.tools.preflight import planned_checks
 
     init = SERVICES["airflow-init"]
     script = command(init)[-1]
     preflight, migrate, admin = (step.strip() for step in script.split("&&", 2))
-    assert preflight.split()[:3] == ["python", "-m", "mlops.preflight"], script
+    assert preflight.split()[:4] == ["python", "-m", "mlops", "preflight"], script
     assert "--check-secrets" in preflight.split(), "weak secrets must stop the stack"
     assert migrate.split() == ["airflow", "db", "migrate"], script
     assert admin.split()[1:6] == ["airflow", "users", "create", "--role", "Admin"], script

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from mlops.hooks.mlflow import HTTP_LIMITS, MlflowHook
+from mlops.airflow.hooks.mlflow import HTTP_LIMITS, MlflowHook
 
 pytestmark = pytest.mark.integration
 
@@ -135,7 +135,7 @@ def test_a_ui_url_with_userinfo_is_shown_without_it(
 def test_make_serves_champion_lookup_logs_in_with_the_connection(
     auth_server: str, connection: dict, code: int
 ) -> None:
-    """``python -m mlops.registry champion`` (what ``make serve`` runs first): 3 is "no champion", an
+    """``python -m mlops registry champion`` (what ``make serve`` runs first): 3 is "no champion", an
     answer only an authenticated client gets; 1 is "registry unreachable" (here: 401)."""
     import os
     import subprocess
@@ -145,7 +145,7 @@ def test_make_serves_champion_lookup_logs_in_with_the_connection(
     env["AIRFLOW_CONN_MLFLOW_DEFAULT"] = json.dumps({"conn_type": "http", "host": auth_server, **connection})
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2] / "plugins")
     done = subprocess.run(
-        [sys.executable, "-m", "mlops.registry", "champion", "churn"],
+        [sys.executable, "-m", "mlops", "registry", "champion", "churn"],
         env=env,
         capture_output=True,
         text=True,

@@ -8,8 +8,9 @@ import socket
 import time
 
 import pytest
+from mlflow.exceptions import MlflowException
 
-from mlops.hooks.mlflow import HTTP_LIMITS, MlflowHook
+from mlops.airflow.hooks.mlflow import HTTP_LIMITS, MlflowHook
 
 
 def hook_for(monkeypatch: pytest.MonkeyPatch, port: int, **extra: float) -> MlflowHook:
@@ -53,7 +54,11 @@ def test_a_stopped_mlflow_fails_the_client_within_the_bounds(
         port = closed.getsockname()[1]
         hook = hook_for(monkeypatch, port, http_timeout_s=2, http_retries=1)
         started = time.monotonic()
-        with pytest.raises(Exception, match=rf"127\.0\.0\.1:{port}"):
+        refused = (
+            rf"^API request to http://127\.0\.0\.1:{port}/api/2\.0/mlflow/registered-models/search failed "
+            r"with exception .*Connection refused"
+        )
+        with pytest.raises(MlflowException, match=refused):
             hook.client.search_registered_models()
         elapsed = time.monotonic() - started
     assert elapsed < 20, f"{elapsed:.0f}s: MLflow's own retries would take minutes"

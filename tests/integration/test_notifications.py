@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 from tests.receivers import Mailbox, Received, dead_url, http_server, smtp_server
 
-from mlops.config import ALL_EVENTS, Notifications
-from mlops.notify import Notice, run_url, send
+from mlops.airflow.notifications import Notice, run_url, send
+from mlops.config.pipeline import ALL_EVENTS, Notifications
 
 BASE = "http://airflow.example.test:8080"
 NOTICE = Notice(
@@ -132,7 +132,7 @@ def test_a_channel_that_is_down_is_logged_and_the_others_still_send(
         }
     )
 
-    with caplog.at_level(logging.WARNING, logger="mlops.notify"):
+    with caplog.at_level(logging.WARNING, logger="mlops.airflow.notifications"):
         outcome = send(notifications, NOTICE)
 
     assert outcome["slack"] == "sent" and len(web.at("/slack")) == 1

@@ -1,4 +1,4 @@
-"""mlops.registry against a real MLflow tracking server: registration, audited compare-and-set moves
+"""mlops.registry.champion against a real MLflow tracking server: registration, audited compare-and-set moves
 of the champion alias under the promotion lock, history, rollback targets.
 
 Every test works on registered models of its own (named after the test), so tests are independent
@@ -19,13 +19,14 @@ import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 
-from mlops import registry
-from mlops.registry import (
+from mlops.registry import champion as registry
+from mlops.registry.champion import (
     CHALLENGER,
     CHAMPION,
     ChampionChanged,
     Move,
     PromotionRefused,
+    RecordedMove,
     alias_version,
     champion_on,
     history,
@@ -33,8 +34,8 @@ from mlops.registry import (
     register_version,
     rollback_target,
 )
-from mlops.registry_reader import RegistryReader
-from mlops.signing import SigningKey, VersionRef, sign_version
+from mlops.registry.rest import RegistryReader
+from mlops.registry.signing import SigningKey, VersionRef, sign_version
 
 pytestmark = pytest.mark.integration
 
@@ -190,16 +191,16 @@ def test_first_promotion_sets_champion_and_records_it(client, model, source_run)
     assert not any(k.startswith("demoted.") for k in tags)
 
     [move] = history(client, model, KEY)
-    assert move == {
-        "version": v1,
-        "kind": "promotion",
-        "at": tags["promotion.at"],
-        "previous": "none",
-        "reason": f"promotion of version {v1}",
-        "airflow_run_id": "scheduled__first",
-        "effective_day": "2026-01-12",
-        "order": "0",
-    }
+    assert move == RecordedMove(
+        version=v1,
+        effective_day="2026-01-12",
+        order=0,
+        kind="promotion",
+        previous=None,
+        at=tags["promotion.at"],
+        reason=f"promotion of version {v1}",
+        airflow_run_id="scheduled__first",
+    )
     assert not lock_exists(client, model)
 
 
@@ -213,13 +214,13 @@ def test_second_promotion_records_previous_champion_and_demotes_it(client, model
     demoted = tags_of(client, model, v1)
     assert demoted["demoted.by_version"] == v2
     assert dt.datetime.fromisoformat(demoted["demoted.at"]).tzinfo is not None
-    assert [(m["version"], m["previous"]) for m in history(client, model, KEY)] == [(v1, "none"), (v2, v1)]
+    assert [(m.version, m.previous) for m in history(client, model, KEY)] == [(v1, None), (v2, v1)]
 
     # What is recorded is the champion actually replaced, not what the caller believed it was.
     promote(client, model, v3, expected=v2, previous=None)
     assert tags_of(client, model, v3)["promotion.previous_champion"] == v2
     assert tags_of(client, model, v2)["demoted.by_version"] == v3
-    assert [m["version"] for m in history(client, model, KEY)] == [v1, v2, v3]
+    assert [m.version for m in history(client, model, KEY)] == [v1, v2, v3]
     # The REST reader that score and monitor use (no MLflow import) reads the same history.
     assert history(RegistryReader(mlflow_server), model, KEY) == history(client, model, KEY)
 
@@ -240,7 +241,7 @@ def test_compare_and_set_refuses_when_the_champion_moved(client, model, source_r
     assert alias_version(client, model, CHAMPION) == v2
     assert not any(k.startswith(("promotion.", "rollback.")) for k in tags_of(client, model, v3))
     assert "demoted.by_version" not in tags_of(client, model, v2)
-    assert [m["version"] for m in history(client, model, KEY)] == [v1, v2]
+    assert [m.version for m in history(client, model, KEY)] == [v1, v2]
     assert not lock_exists(client, model)  # released on the error path too
 
     with pytest.raises(ChampionChanged):  # expected=None ("no champion") is compared as well
@@ -307,8 +308,8 @@ def test_concurrent_promotions_exactly_one_wins(mlflow_server, client, model, so
     [winner], [loser] = winners, losers
     assert alias_version(client, model, CHAMPION) == winner
     moves = history(client, model, KEY)
-    assert [m["version"] for m in moves if m["previous"] == v1] == [winner]
-    assert [m["version"] for m in moves] == [v1, winner]
+    assert [m.version for m in moves if m.previous == v1] == [winner]
+    assert [m.version for m in moves] == [v1, winner]
     assert not any(k.startswith("promotion.") for k in tags_of(client, model, loser))
     assert tags_of(client, model, v1)["demoted.by_version"] == winner
     assert not lock_exists(client, model)
@@ -327,7 +328,7 @@ def test_a_stale_lock_is_broken_and_the_promotion_goes_through(client, model, so
     promote(client, model, v1, expected=None, wait_s=10)
 
     assert alias_version(client, model, CHAMPION) == v1
-    assert [m["version"] for m in history(client, model, KEY)] == [v1]
+    assert [m.version for m in history(client, model, KEY)] == [v1]
     assert not lock_exists(client, model)
 
 
@@ -404,8 +405,8 @@ def test_rollback_target_after_a_rollback_uses_the_latest_move(client, model, so
     promote(client, model, v3, expected=v2)
     promote(client, model, v2, expected=v3, kind="rollback")  # v3 was bad: back to v2
 
-    assert [(m["version"], m["kind"], m["previous"]) for m in history(client, model, KEY)] == [
-        (v1, "promotion", "none"),
+    assert [(m.version, m.kind, m.previous) for m in history(client, model, KEY)] == [
+        (v1, "promotion", None),
         (v2, "promotion", v1),
         (v3, "promotion", v2),
         (v2, "rollback", v3),
@@ -425,7 +426,7 @@ def test_rollback_target_without_a_champion_is_refused(client, model, source_run
 def test_the_champion_as_of_a_day_follows_effective_days_and_a_late_decision_is_superseded(
     client: mlflow.MlflowClient, model: str, source_run: str
 ) -> None:
-    from mlops.registry import Superseded, champion_as_of
+    from mlops.registry.champion import Superseded, champion_as_of
 
     v1, v2, v3 = (add_version(client, model, source_run) for _ in range(3))
     promote(client, model, v1, expected=None, effective_day="2026-01-12")
@@ -474,8 +475,8 @@ def test_move_records_without_a_valid_signature_are_ignored(client, model, sourc
         client.set_model_version_tag(model, champion, "promotion.effective_day", "2026-01-01")
     expected = [] if how == "champion-record-edited" else [champion]
 
-    assert [m["version"] for m in history(client, model, KEY)] == expected
-    assert [m["version"] for m in history(RegistryReader(mlflow_server), model, KEY)] == expected
+    assert [m.version for m in history(client, model, KEY)] == expected
+    assert [m.version for m in history(RegistryReader(mlflow_server), model, KEY)] == expected
     assert champion_on(history(client, model, KEY), "2026-01-25") == (expected[0] if expected else None)
     # A record signed with another key counts no more than an unsigned one.
     other = SigningKey.from_text("another-key-" + uuid.uuid4().hex, source="test")
@@ -508,13 +509,13 @@ def test_a_holder_that_stalls_past_the_ttl_after_its_check_withdraws_its_move(
         promote(slow, model, v2, expected=v1, run_id="scheduled__slow")
 
     assert alias_version(client, model, CHAMPION) == v3
-    assert [(m["version"], m["previous"]) for m in history(client, model, KEY)] == [(v1, "none"), (v3, v1)]
+    assert [(m.version, m.previous) for m in history(client, model, KEY)] == [(v1, None), (v3, v1)]
     assert "promotion.signature" not in tags_of(client, model, v2)
     assert not lock_exists(client, model)
 
 
 def test_a_key_rotation_re_signs_the_moves_and_gate_decisions(client, model, source_run):
-    from mlops.signing import resign
+    from mlops.registry.champion import resign
 
     v1 = add_version(client, model, source_run)
     promote(client, model, v1, expected=None)
@@ -525,13 +526,13 @@ def test_a_key_rotation_re_signs_the_moves_and_gate_decisions(client, model, sou
 
     assert f"re-signed the promotion record of model {model} version {v1} with key {new.key_id}" in lines
     assert f"re-signed the gate record of model {model} version {v1} with key {new.key_id}" in lines
-    assert [m["version"] for m in history(client, model, new)] == [v1]
+    assert [m.version for m in history(client, model, new)] == [v1]
     assert history(client, model, KEY) == []
     assert rollback_target(client, model, v1, new) == v1
 
 
 def test_moves_recorded_before_signing_count_once_signed_by_hand(client, model, source_run):
-    """The migration: ``python -m mlops.signing sign`` signs a version's older records as they stand."""
+    """The migration: ``python -m mlops signing sign`` signs a version's older records as they stand."""
     v1 = add_version(client, model, source_run)
     for tag, value in {"promotion.at": "2026-01-05T10:00:00+00:00", "promotion.reason": "old"}.items():
         client.set_model_version_tag(model, v1, tag, value)  # as moves were recorded before
@@ -543,7 +544,7 @@ def test_moves_recorded_before_signing_count_once_signed_by_hand(client, model, 
         f"signed the promotion record of model {model} version {v1} as it stands: effective "
         f"2026-01-05, previous none, reason 'old'"
     ]
-    assert [(m["version"], m["effective_day"], m["order"]) for m in history(client, model, KEY)] == [
-        (v1, "2026-01-05", "0")
+    assert [(m.version, m.effective_day, m.order) for m in history(client, model, KEY)] == [
+        (v1, "2026-01-05", 0)
     ]
     assert registry.sign_legacy_records(client, model, v1, KEY) == []  # already signed: nothing to do

@@ -22,9 +22,8 @@ from typing import Any
 
 import pytest
 
-from mlops import scenario
-from mlops.config import TrainingParams, load_pipeline
-from mlops.signing import (
+from mlops.config.pipeline import TrainingParams, load_pipeline
+from mlops.registry.signing import (
     KEY_ID_TAG,
     MANIFEST_TAG,
     SIGNATURE_TAG,
@@ -34,6 +33,7 @@ from mlops.signing import (
     record_trial_upload,
     sign_version,
 )
+from mlops.tools import scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 CHURN = ROOT / "include" / "pipelines" / "churn.yaml"
@@ -56,7 +56,7 @@ class Store:
 
 @pytest.fixture(scope="module")
 def booster() -> Any:
-    from mlops.training import prepare_frame, train_model
+    from mlops.training.fit import prepare_frame, train_model
 
     pipeline = load_pipeline(CHURN)
     config = scenario.ScenarioConfig(rows_per_day=300, seed=3)
@@ -143,9 +143,9 @@ def register(
     logged model id). ``before_register(model_id)`` runs between the upload and the registration."""
     import mlflow
 
-    from mlops.experiment import experiment_id
-    from mlops.model import log_model, model_input
-    from mlops.registry import register_version
+    from mlops.model.pyfunc import log_model, model_input
+    from mlops.registry.champion import register_version
+    from mlops.training.experiment import experiment_id
 
     pipeline = load_pipeline(CHURN)
     example = model_input(
@@ -186,7 +186,7 @@ def test_a_signed_version_loads_and_scores(store: Store, booster: Any, tmp_path:
     name, version, _ = register(store.uri, booster, tmp_path)
     model = load_verified(client_of(store.uri), name, version, KEY)
     pipeline = load_pipeline(CHURN)
-    from mlops.model import model_input
+    from mlops.model.pyfunc import model_input
 
     frame = scenario.generate_day(scenario.ScenarioConfig(rows_per_day=50), dt.date(2026, 1, 8))
     scores = model.predict(model_input(frame, pipeline))
@@ -203,7 +203,10 @@ def test_a_signed_version_loads_and_scores(store: Store, booster: Any, tmp_path:
             id="pickle-altered",
         ),
         pytest.param(
-            "alter", "code/mlops/model.py", "artifact file code/mlops/model.py was altered", id="code-altered"
+            "alter",
+            "code/mlops/model/pyfunc.py",
+            "artifact file code/mlops/model/pyfunc.py was altered",
+            id="code-altered",
         ),
         pytest.param(
             "delete",
@@ -225,8 +228,10 @@ def test_a_changed_artifact_fails_the_load_naming_version_and_file(
     name, version, model_id = register(store.uri, booster, tmp_path)
     files = store.files(model_id)
     if change == "add":
-        anchor = key_of(files, "code/mlops/model.py")
-        store.write(anchor.replace("model.py", "evil.py"), b"import os; os.system('touch /tmp/pwned')\n")
+        anchor = key_of(files, "code/mlops/model/pyfunc.py")
+        store.write(
+            anchor.replace("model/pyfunc.py", "evil.py"), b"import os; os.system('touch /tmp/pwned')\n"
+        )
     elif change == "delete":
         store.delete(key_of(files, suffix))
     else:
@@ -254,7 +259,7 @@ def test_unsigned_versions_and_altered_manifests_are_refused(
 def test_resign_after_rotation_keeps_good_versions_and_refuses_altered_ones(
     local_store: Store, booster: Any, tmp_path: Path
 ) -> None:
-    """``python -m mlops.signing resign`` with both keys read through Airflow connections."""
+    """``python -m mlops signing resign`` with both keys read through Airflow connections."""
     client, new = client_of(local_store.uri), SigningKey.from_text("n" * 8 + uuid.uuid4().hex, source="test")
     name, good, _ = register(local_store.uri, booster, tmp_path / "a")
     with pytest.raises(
@@ -277,7 +282,8 @@ def test_resign_after_rotation_keeps_good_versions_and_refuses_altered_ones(
         [
             sys.executable,
             "-m",
-            "mlops.signing",
+            "mlops",
+            "signing",
             "resign",
             "--pipeline",
             name,
@@ -334,7 +340,7 @@ def test_signature_tags_copied_onto_another_version_or_model_do_not_verify(
 ) -> None:
     """The same logged model registered again, as another version and under another model: the very
     same files, so only the signature's binding to model, version and run tells them apart."""
-    from mlops.registry import ensure_model
+    from mlops.registry.champion import ensure_model
 
     client = client_of(local_store.uri)
     name, first, model_id = register(local_store.uri, booster, tmp_path)
@@ -368,7 +374,11 @@ def run_cli(uri: str, key: SigningKey, *args: str) -> subprocess.CompletedProces
         "AIRFLOW_CONN_MLOPS_SIGNING": json.dumps({"conn_type": "generic", "password": key.secret.decode()}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "mlops.signing", *args], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "mlops", "signing", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -117,7 +117,7 @@ def test_the_signing_key_is_generated_once_and_a_lost_one_is_never_replaced(tmp_
     assert lost.returncode == 1 and "ran" not in lost.stdout
     assert f"error: the model-signing key {key_file} is missing, but a key was issued" in lost.stderr
     assert f"- Restore the key: copy it back to {key_file} (mode 600), or set" in lost.stderr
-    assert "python -m mlops.signing sign --pipeline P --version N --force" in lost.stderr
+    assert "python -m mlops signing sign --pipeline P --version N --force" in lost.stderr
     assert not key_file.exists()
 
     key_file.write_text(key)  # restored from a backup

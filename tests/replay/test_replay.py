@@ -5,7 +5,7 @@ and free ports): `airflow standalone` catches up on a short history of the demo 
 same events as the full demo (a rejected day, a first champion, a shift, a drift retrain, weekly
 trains around it), driven only by the schedules and the assets. The fast replay runs 8 ingest days
 at once with room for many tasks; the slow one runs one day at a time on two task slots, so the
-trials of a train run queue behind each other. Both end with ``python -m mlops.report replay``.
+trials of a train run queue behind each other. Both end with ``python -m mlops report replay``.
 
 `make test-replay` runs this (about 16 minutes on two cores); `make test` leaves it out.
 """
@@ -57,7 +57,7 @@ def replay(name: str, tmp: Path) -> tuple[str, float]:
         stack.start()
         stack.wait_until_quiet(DAYS, REPLAY_TIMEOUT_S)
         elapsed = time.monotonic() - started
-        return stack.shell(f"{PYTHON} -m mlops.report replay"), elapsed
+        return stack.shell(f"{PYTHON} -m mlops report replay"), elapsed
     finally:
         stack.stop()
 

@@ -27,8 +27,8 @@ from tests.ui.airflow_ui import (
 )
 from tests.ui.stack_config import CORRUPT_DAY
 
-from mlops.drift_reports import read_report
-from mlops.lake import LocalStorage, partition_dir, read_manifest, read_partition
+from mlops.lake.storage import LocalStorage, partition_dir, read_manifest, read_partition
+from mlops.monitor.report_store import read_report
 
 GOOD_DAY = "2026-03-02"  # the first champion's first day
 MONITORED = ("2026-03-02", "2026-03-03")

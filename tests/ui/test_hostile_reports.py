@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 from tests.embedded_stack import EmbeddedStack
-from tests.unit.test_validation import START, churn_frame
+from tests.unit.ingest.test_validation import START, churn_frame
 
-from mlops.config import load_pipeline
-from mlops.ingestion import PartitionRejected, gate
-from mlops.lake import LocalStorage, commit_partition, partition_dir
-from mlops.report_pages import report_url
-from mlops.suite import load_suite
+from mlops.config.pipeline import load_pipeline
+from mlops.ingest.stage import PartitionRejected, gate
+from mlops.ingest.suite import load_suite
+from mlops.lake.report_pages import report_url
+from mlops.lake.storage import LocalStorage, commit_partition, partition_dir
 
 # Each payload, if it ran, would retitle the page: the test reads the title back.
 MARK = "pwned"

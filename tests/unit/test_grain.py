@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops.config import ConfigError, load_pipeline
+from mlops.clock.window import window_days
+from mlops.config.pipeline import ConfigError, load_pipeline
 from mlops.grain import DAY, Grain, grain_of, normalize_key, partitions
-from mlops.lake import partition_dir
-from mlops.monitoring import history_from_reports, should_trigger
-from mlops.window import window_days
+from mlops.lake.storage import partition_dir
+from mlops.monitor.report import history_from_reports, should_trigger
 
 ROOT = Path(__file__).resolve().parents[2]
 HOUR, WEEK, MONTH = Grain("hour"), grain_of("@weekly"), Grain("month")
@@ -66,7 +66,7 @@ def test_arithmetic_counts_partitions_of_the_grain() -> None:
     assert window_days("2026-03-01", 3, MONTH) == ["2026-01-01", "2026-02-01", "2026-03-01"]
     assert window_days("2026-01-01T01", 3, HOUR) == ["2025-12-31T23", "2026-01-01T00", "2026-01-01T01"]
     assert WEEK.shift("2026-01-04", 1) == "2026-01-11"
-    assert window_days(dt.date(2026, 1, 3), 3) == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    assert window_days(dt.date(2026, 1, 3), 3, DAY) == ["2026-01-01", "2026-01-02", "2026-01-03"]
     assert "the month 2026-02-01 .. 2026-02-28" in MONTH.describe("2026-02-01")
     assert HOUR.describe("2026-01-01T05") == "the hour 2026-01-01 05:00 .. 06:00 UTC"
 
@@ -188,7 +188,7 @@ def test_persistence_and_cooldown_count_partitions_of_the_grain() -> None:
     reports = [{"ds": "2026-01-01T03", "day_drift": True}, {"ds": "2026-01-01T04", "day_drift": True}]
     assert history_from_reports(reports, "2026-01-01T05", 3, HOUR) == [True, True]
     # At the daily grain both hours fall in one day: the day before 2026-01-02.
-    assert history_from_reports(reports, "2026-01-02", 3) == [False, True]
+    assert history_from_reports(reports, "2026-01-02", 3, DAY) == [False, True]
     declared = {"ds": "2026-01-01T10", "verdict": {"drift": True, "status": "drift", "reasons": []}}
     kw = {"backfill": False, "allow_backfill_trigger": False, "grain": HOUR}
     fire, why = should_trigger(declared, last_drift_trigger="2026-01-01T05", cooldown_days=12, **kw)
@@ -215,18 +215,18 @@ def _context(logical: dt.datetime | None, params: dict | None = None, key: str |
     ],
 )
 def test_training_reads_through_the_last_complete_partition(grain, logical, as_of, effective) -> None:
-    from mlops.operators.train import trigger_of
+    from mlops.airflow.operators.train import trigger_of
 
     trigger = trigger_of(_context(logical), grain)
     assert (trigger.as_of, trigger.effective_day) == (as_of, effective)
 
 
 def test_a_range_or_a_key_names_partitions_of_the_grain() -> None:
-    from mlops.operators.base import partitions_of
+    from mlops.airflow.operators.base import partitions_of
 
     months = _context(None, {"start_ds": "2026-01-01", "end_ds": "2026-03-01"})
     assert partitions_of(months, MONTH) == ["2026-01-01", "2026-02-01", "2026-03-01"]
-    assert len(partitions_of(months)) == 60  # the same range at the daily grain: every day
+    assert len(partitions_of(months, DAY)) == 60  # the same range at the daily grain: every day
     hours = _context(None, {"start_ds": "2026-01-01T22", "end_ds": "2026-01-02T01"})
     assert partitions_of(hours, HOUR) == ["2026-01-01T22", "2026-01-01T23", "2026-01-02T00", "2026-01-02T01"]
     assert partitions_of(_context(None, key="2026-01-01T05"), HOUR) == ["2026-01-01T05"]
@@ -239,8 +239,8 @@ def test_a_range_or_a_key_names_partitions_of_the_grain() -> None:
 def test_the_logical_clock_walks_hours_at_an_hourly_grain(tmp_path: Path) -> None:
     """The daily 06:00 train of an hourly pipeline is an item of the 06:00 hour: that hour and every
     later one wait for it, the hours before do not."""
-    from mlops.clock import AirflowRuns, Past
-    from mlops.lake import LocalStorage
+    from mlops.clock.logical import AirflowRuns, Past
+    from mlops.lake.storage import LocalStorage
 
     pipeline = load_pipeline(ROOT / "include" / "pipelines" / "sensors.yaml")
     train_fire = dt.datetime(2026, 1, 2, 6, tzinfo=dt.UTC)
@@ -273,7 +273,7 @@ def test_a_range_over_a_year_of_partitions_is_refused_before_any_key_is_listed(
     train form's window cap, a year of partitions of the grain."""
     from airflow.sdk.exceptions import AirflowFailException
 
-    from mlops.operators.base import BadRange, partitions_of
+    from mlops.airflow.operators.base import BadRange, partitions_of
 
     def listed(*_: object) -> list[str]:
         raise AssertionError("keys were listed before the range was checked")
@@ -290,7 +290,7 @@ def test_a_range_over_a_year_of_partitions_is_refused_before_any_key_is_listed(
 
 @pytest.mark.parametrize(("grain", "year"), [(HOUR, 8760), (DAY, 365), (WEEK, 52), (MONTH, 12)])
 def test_a_year_of_partitions_is_one_run(grain: Grain, year: int) -> None:
-    from mlops.operators.base import partitions_of
+    from mlops.airflow.operators.base import partitions_of
 
     first = grain.key("2025-01-05")
     last = grain.shift(first, year - 1)
@@ -309,7 +309,7 @@ def test_a_year_of_partitions_is_one_run(grain: Grain, year: int) -> None:
 )
 def test_a_range_at_the_calendars_end_is_a_clear_error(grain: Grain, start: str, period: str) -> None:
     """``start_ds=9999-12-31`` once raised ``OverflowError`` from inside ``datetime``."""
-    from mlops.operators.base import BadRange, partitions_of
+    from mlops.airflow.operators.base import BadRange, partitions_of
 
     with pytest.raises(BadRange) as info:
         partitions_of(_context(None, {"start_ds": start}), grain)

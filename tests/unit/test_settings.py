@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlops.preflight import mlflow_uri_from_env
 from mlops.settings import tracking_uri
+from mlops.tools.preflight import mlflow_uri_from_env
 
 
 @pytest.mark.parametrize(

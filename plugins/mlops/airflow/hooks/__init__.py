@@ -1,0 +1,1 @@
+"""Hooks: one per external system, stateless, credentials from Airflow connections, clients lazy."""
