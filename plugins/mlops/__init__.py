@@ -19,9 +19,12 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 import warnings
+from collections.abc import Callable
 from types import CodeType, ModuleType
+from typing import Any
 
 # old module -> its new home
 MOVED = {
@@ -68,6 +71,25 @@ COMMANDS = {
     "mlops.preflight": ("preflight", {}),
     "mlops.stack_tools": ("stack-tools", {}),
 }
+
+
+def names_of(package: str, module: str) -> Callable[[str], Any]:
+    """A package's ``__getattr__`` that resolves the names of the module the package replaced.
+
+    ``mlops.config`` was one module before it was a package; ``from mlops.config import Pipeline``
+    (old code, notebooks, pickled models naming ``mlops.model.TabularModel``) still works, and the
+    module is imported only when such a name is asked for, so the package stays light to import.
+    """
+
+    def __getattr__(name: str) -> Any:
+        if name.startswith("__") or importlib.util.find_spec(f"{package}.{name}") is not None:
+            raise AttributeError(name)  # a sub-module not imported yet: the import system imports it
+        try:
+            return getattr(importlib.import_module(f"{package}.{module}"), name)
+        except AttributeError:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}") from None
+
+    return __getattr__
 
 
 class _Alias(importlib.abc.Loader):

@@ -328,8 +328,11 @@ def test_missing_column_is_refused_by_name(server: Server, pipeline: Pipeline, f
 def assert_refused_for_missing(body: str, column: str) -> None:
     """The scoring server's answer to a request without ``column``: a client error naming it."""
     answer = json.loads(body)
-    assert answer["error_code"] == "BAD_REQUEST", body[:2000]
-    assert f"Model is missing inputs ['{column}']" in answer["message"], body[:2000]
+    assert (answer["error_code"], answer["error_class"]) == (
+        "INVALID_PARAMETER_VALUE",
+        "SCHEMA_ENFORCEMENT_FAILED",
+    ), body[:2000]
+    assert answer["message"].endswith(f"Error: Model is missing inputs ['{column}']."), body[:2000]
 
 
 def test_stops_cleanly(server: Server) -> None:

@@ -110,4 +110,3 @@ def main(argv: list[str] | None = None) -> int:
     # GX logs its plugin registry at INFO once Airflow's logging is set up: noise in a terminal.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     return _init(args) if args.command == "init" else _check(args)
-

@@ -49,4 +49,3 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
             print(f"preflight: FAILED  {check.name} (from {check.source}): {error}", file=sys.stderr)
     return 1 if failed else 0
-

@@ -1,5 +1,4 @@
-"""``python -m mlops registry champion <model>``: print the champion's version.
-"""
+"""``python -m mlops registry champion <model>``: print the champion's version."""
 
 from __future__ import annotations
 
@@ -28,4 +27,3 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     print(version)
     return 0
-

@@ -1,5 +1,4 @@
-"""``python -m mlops report replay [--pipeline churn]``: a replay's outcome, one row per day.
-"""
+"""``python -m mlops report replay [--pipeline churn]``: a replay's outcome, one row per day."""
 
 from __future__ import annotations
 
@@ -44,4 +43,3 @@ def main(argv: list[str] | None = None) -> int:
     last = args.last.isoformat() if args.last else last_day(lake, pipeline)
     sys.stdout.write(markdown(replay_rows(lake, pipeline, lambda ds: champion_on(moves, ds), last)))
     return 0
-

@@ -64,7 +64,8 @@ def sensors(argv: list[str] | None = None) -> int:
     """``scenario sensors``: generate the sensor scenario into a landing root; prints one summary line."""
     defaults = SensorConfig()
     parser = argparse.ArgumentParser(
-        prog="python -m mlops scenario sensors", description="Generate the hourly sensor scenario: one landing file per hour."
+        prog="python -m mlops scenario sensors",
+        description="Generate the hourly sensor scenario: one landing file per hour.",
     )
     parser.add_argument(
         "--landing",
@@ -109,7 +110,10 @@ def _day(value: str) -> dt.date:
 
 def parser() -> argparse.ArgumentParser:
     defaults = ScenarioConfig()
-    parser = argparse.ArgumentParser(prog="python -m mlops scenario", description="Generate the demo churn scenario: one landing file per day.")
+    parser = argparse.ArgumentParser(
+        prog="python -m mlops scenario",
+        description="Generate the demo churn scenario: one landing file per day.",
+    )
     parser.add_argument(
         "--landing",
         default=os.environ.get("MLOPS_LANDING_ROOT") or ".local/landing",

@@ -1,5 +1,4 @@
-"""``python -m mlops signing sign|resign|fetch``: sign, re-sign after a key rotation, fetch a verified copy.
-"""
+"""``python -m mlops signing sign|resign|fetch``: sign, re-sign after a key rotation, fetch a verified copy."""
 
 from __future__ import annotations
 
@@ -80,4 +79,3 @@ def main(argv: list[str] | None = None) -> int:
         return 5
     print(root)
     return 0
-

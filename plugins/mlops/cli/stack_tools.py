@@ -1,5 +1,4 @@
-"""``python -m mlops stack-tools secrets|buckets|pipelines|healthy``: what the local stacks' scripts share.
-"""
+"""``python -m mlops stack-tools secrets|buckets|pipelines|healthy``: what the local stacks' scripts share."""
 
 from __future__ import annotations
 
@@ -36,4 +35,3 @@ def main(argv: list[str] | None = None) -> int:
     else:
         return 0 if healthy(json.load(sys.stdin)) else 1
     return 0
-

@@ -1,5 +1,4 @@
-"""``python -m mlops suites write|check``: (re)write every pipeline's generated suite, or check none is stale.
-"""
+"""``python -m mlops suites write|check``: (re)write every pipeline's generated suite, or check none is stale."""
 
 from __future__ import annotations
 
@@ -44,4 +43,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no pipelines under {args.include / 'pipelines'}", file=sys.stderr)
         status = 1
     return status
-

@@ -264,7 +264,11 @@ class Past:
             return self.unsettled_through(as_of)
         if kind == "drift":
             return self.unsettled_through(as_of) + self.scheduled_pending(self._shift(as_of, 1))
-        return [f"the {dag_id(self.pipeline.name, 'ingest')} run of {as_of}"] if self._ingest(as_of) == "pending" else []
+        return (
+            [f"the {dag_id(self.pipeline.name, 'ingest')} run of {as_of}"]
+            if self._ingest(as_of) == "pending"
+            else []
+        )
 
 
 def describe(waiting: Sequence[str]) -> str:

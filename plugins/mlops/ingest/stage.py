@@ -221,6 +221,7 @@ def read_file_frames(files: dict[str, bytes], pipeline: Pipeline, uri: Any) -> l
     that lacks a declared column: the gate and ``mlops check`` read landed files with this.
     """
     from mlops.ingest.parsing import BadInputError, parse_file
+    from mlops.ingest.validation import shown_names
 
     frames = []
     for name, data in sorted(files.items()):
@@ -230,7 +231,9 @@ def read_file_frames(files: dict[str, bytes], pipeline: Pipeline, uri: Any) -> l
         )
         # Each file on its own: concatenated, a file without a column would only add nulls.
         if missing := [c for c in pipeline.columns if c not in frame.columns]:
-            raise BadInputError(f"{source}: lacks the declared column(s) {missing}")
+            other = [str(c) for c in frame.columns if c not in pipeline.columns]
+            found = f"; it has other column(s) {shown_names(other)}" if other else ""
+            raise BadInputError(f"{source}: lacks the declared column(s) {missing}{found}")
         frames.append((name, frame))
     return frames
 

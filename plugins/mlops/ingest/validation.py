@@ -317,7 +317,7 @@ def _empty_typed(pipeline: Pipeline) -> pd.DataFrame:
     return coerce(empty, pipeline)[0]
 
 
-def _shown(names: list[str], limit: int = 10) -> list[str]:
+def shown_names(names: list[str], limit: int = 10) -> list[str]:
     """Header names as a message quotes them: a file that is not what it claims (a key, a log) has its
     first line read as the header, so each name is cut short and only the first few are shown."""
     cut = [name if len(name) <= 40 else name[:37] + "..." for name in names[:limit]]
@@ -347,8 +347,8 @@ def _shape_failure(
         text
         for text in (
             f"missing {missing}" if missing else "",
-            f"unexpected {_shown(extra)}" if extra else "",
-            f"duplicated {_shown(duplicated)}" if duplicated else "",
+            f"unexpected {shown_names(extra)}" if extra else "",
+            f"duplicated {shown_names(duplicated)}" if duplicated else "",
         )
         if text
     )
@@ -359,7 +359,7 @@ def _shape_failure(
         "level": TABLE,
         "unexpected_count": None,
         "unexpected_percent": None,
-        "observed_value": _shown([str(c) for c in raw.columns], 40),
+        "observed_value": shown_names([str(c) for c in raw.columns], 40),
     }
     return ValidationOutcome(
         passed=False,

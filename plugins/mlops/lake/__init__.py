@@ -5,20 +5,6 @@ readers every stage uses. ``report_pages``: which committed report files may be 
 and under which headers, and the links that point to them. Pure Python, no Airflow import.
 """
 
-from __future__ import annotations
+from mlops import names_of
 
-import importlib
-import importlib.util
-from typing import Any
-
-
-def __getattr__(name: str) -> Any:
-    # ``mlops.lake`` was one module before it was a package: its names still resolve, from ``storage``.
-    if name.startswith("__") or importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        raise AttributeError(name)  # a sub-module not imported yet: the import system imports it
-    storage = importlib.import_module(f"{__name__}.storage")
-
-    try:
-        return getattr(storage, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = names_of(__name__, "storage")

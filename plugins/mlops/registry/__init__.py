@@ -6,20 +6,6 @@ records and the files a trial uploaded, and loads only verified copies; ``rest``
 over MLflow's REST API without importing MLflow. Pure Python, no Airflow import.
 """
 
-from __future__ import annotations
+from mlops import names_of
 
-import importlib
-import importlib.util
-from typing import Any
-
-
-def __getattr__(name: str) -> Any:
-    # ``mlops.registry`` was one module before it was a package: its names still resolve, from ``champion``.
-    if name.startswith("__") or importlib.util.find_spec(f"{__name__}.{name}") is not None:
-        raise AttributeError(name)  # a sub-module not imported yet: the import system imports it
-    champion = importlib.import_module(f"{__name__}.champion")
-
-    try:
-        return getattr(champion, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+__getattr__ = names_of(__name__, "champion")

@@ -87,6 +87,18 @@ def test_a_file_missing_a_column_fails_the_day_naming_that_file(
     assert read_partition(lake, partition_dir("churn", "raw", DS)), "the landed bytes are kept"
 
 
+def test_a_renamed_column_is_named_both_ways(tmp_path: Path, pipeline: Pipeline, suite: dict) -> None:
+    """What is missing and what came instead: the export's own header name, cut short, is the clue."""
+    whole, _ = two_exports()
+    write(tmp_path / "landing", "a.csv", whole.rename(columns={"late_payments": "late_payments_" + "x" * 60}))
+    with pytest.raises(PartitionRejected) as rejected:
+        ingest(tmp_path, pipeline, suite)
+    assert (
+        "a.csv: lacks the declared column(s) ['late_payments']; it has other column(s) "
+        f"['late_payments_{'x' * 23}...']"
+    ) in str(rejected.value)
+
+
 def test_a_literal_na_is_checked_against_the_allowed_values_unless_configured_as_null(
     tmp_path: Path, pipeline: Pipeline, suite: dict
 ) -> None:

@@ -35,6 +35,12 @@ class S3Storage:
     def _key(self, path: str) -> str:
         return f"{self.prefix}/{path}" if self.prefix else path
 
+    def _folder(self, prefix: str) -> str:
+        """The key prefix of the objects under ``prefix``: ``<key>/``, or the whole bucket ("") for a
+        root without a prefix listed from its top (a prefix of "/" would match no key)."""
+        key = self._key(prefix).rstrip("/")
+        return f"{key}/" if key else ""
+
     def read_bytes(self, path: str) -> bytes:
         return self.hook.get_key(self._key(path), self.bucket).get()["Body"].read()
 
@@ -45,7 +51,7 @@ class S3Storage:
         return self.hook.check_for_key(self._key(path), self.bucket)
 
     def list_files(self, prefix: str) -> list[str]:
-        keys = self.hook.list_keys(self.bucket, prefix=self._key(prefix).rstrip("/") + "/")
+        keys = self.hook.list_keys(self.bucket, prefix=self._folder(prefix))
         strip = len(self.prefix) + 1 if self.prefix else 0
         return sorted(key[strip:] for key in keys)
 
@@ -53,7 +59,7 @@ class S3Storage:
         """Each object under ``prefix`` with its size, upload time and ETag (S3 has no links; an
         object is visible only once its upload completed)."""
         strip = len(self.prefix) + 1 if self.prefix else 0
-        found = self.hook.get_file_metadata(self._key(prefix).rstrip("/") + "/", self.bucket)
+        found = self.hook.get_file_metadata(self._folder(prefix), self.bucket)
         return sorted(
             (
                 FileStat(o["Key"][strip:], o["Size"], o["LastModified"].timestamp(), o.get("ETag", ""))

@@ -162,8 +162,6 @@ class EmitDriftOperator(ModelOperator):
         )
 
 
-
-
 class RetrainOperator(TriggerDagRunOperator):
     """Start the drift retrain: one ``<pipeline>_train`` run per drifted day, ``drift__<ds>``.
 

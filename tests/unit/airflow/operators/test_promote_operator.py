@@ -101,7 +101,8 @@ def test_the_move_is_made_as_of_the_plans_effective_day(
 ) -> None:
     seen: list[tuple[Move, str | None]] = []
     monkeypatch.setattr(
-        "mlops.registry.champion.move_champion", lambda client, move, *, expected, key: seen.append((move, expected))
+        "mlops.registry.champion.move_champion",
+        lambda client, move, *, expected, key: seen.append((move, expected)),
     )
     op = make_operator(PromoteOperator, task_id="promote", decision=decision(), outlets=[CHAMPION])
     context = run_with_plan(trigger)
@@ -184,7 +185,9 @@ def test_an_unsigned_challenger_is_refused_and_nothing_moves(
     fake_mlflow: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("mlops.registry.champion.move_champion", _raise(AssertionError("moved an unsigned version")))
+    monkeypatch.setattr(
+        "mlops.registry.champion.move_champion", _raise(AssertionError("moved an unsigned version"))
+    )
     fake_mlflow.client.add("4", signed=False)
     op = make_operator(PromoteOperator, task_id="promote", decision=decision(), outlets=[CHAMPION])
     context = run_with_plan(Trigger("schedule", "2026-03-08"))
@@ -256,7 +259,9 @@ def test_with_approval_on_no_approval_that_counts_fails_and_moves_nothing(
     why: str,
 ) -> None:
     approval_on(**settings)
-    monkeypatch.setattr("mlops.registry.champion.move_champion", _raise(AssertionError("moved without an approval")))
+    monkeypatch.setattr(
+        "mlops.registry.champion.move_champion", _raise(AssertionError("moved without an approval"))
+    )
     op = make_operator(
         PromoteOperator, task_id="promote", decision=gate, approval=approval, outlets=[CHAMPION]
     )
@@ -313,7 +318,9 @@ def test_the_user_who_forced_a_promotion_may_still_reject_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     approval_on()
-    monkeypatch.setattr("mlops.registry.champion.move_champion", _raise(AssertionError("moved a rejected version")))
+    monkeypatch.setattr(
+        "mlops.registry.champion.move_champion", _raise(AssertionError("moved a rejected version"))
+    )
     op = make_operator(
         PromoteOperator, task_id="promote", decision=forced(), approval=reviewed(approved=False, by="alice")
     )

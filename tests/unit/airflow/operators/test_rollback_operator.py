@@ -24,7 +24,8 @@ def moves(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Move, str | None]]:
     """``move_champion`` without a registry: records ``(move, expected)``."""
     seen: list[tuple[Move, str | None]] = []
     monkeypatch.setattr(
-        "mlops.registry.champion.move_champion", lambda client, move, *, expected, key: seen.append((move, expected))
+        "mlops.registry.champion.move_champion",
+        lambda client, move, *, expected, key: seen.append((move, expected)),
     )
     return seen
 
