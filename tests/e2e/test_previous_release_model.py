@@ -81,7 +81,7 @@ TRAIN_WITH_THE_PREVIOUS_RELEASE = textwrap.dedent(
     )
     sign_version(client, model, version.version, key)
 
-    rows = model_input(frames["score"], pipeline)  # a day's rows: nulls and unknown categories included
+    rows = model_input(frames["score"], pipeline)  # a day's rows, defects included
     rows.to_parquet(Path(out) / "rows.parquet")
     scored = load_verified(client, model, version.version, key).predict(rows)
     print(json.dumps({
@@ -93,8 +93,10 @@ TRAIN_WITH_THE_PREVIOUS_RELEASE = textwrap.dedent(
 )
 
 
+@pytest.fixture
 def previous_release(tmp_path: Path) -> Path:
-    """The previous release's ``plugins`` and ``include``, exported from git into ``tmp_path``."""
+    """The previous release's ``plugins`` and ``include``, exported from git into ``tmp_path``
+    (before the MLflow server starts: a clone without the commit fails at once)."""
     known = subprocess.run(
         ["git", "-C", str(ROOT), "cat-file", "-e", f"{PREVIOUS}^{{commit}}"], capture_output=True, text=True
     )
@@ -148,7 +150,7 @@ def train_with_previous_release(export: Path, tracking_uri: str, workdir: Path) 
 
 
 def test_a_model_registered_by_the_previous_release_loads_verified_and_scores_the_same(
-    mlflow_server: str, tmp_path: Path
+    previous_release: Path, mlflow_server: str, tmp_path: Path
 ) -> None:
     import mlops.model
     from mlops.airflow.hooks.signing import signing_key
@@ -157,7 +159,7 @@ def test_a_model_registered_by_the_previous_release_loads_verified_and_scores_th
 
     workdir = tmp_path / "work"
     workdir.mkdir()
-    old = train_with_previous_release(previous_release(tmp_path), mlflow_server, workdir)
+    old = train_with_previous_release(previous_release, mlflow_server, workdir)
     rows = pd.read_parquet(workdir / "rows.parquet")
     assert len(old["predictions"]) == len(rows) and len(rows) > 300
     assert rows.isna().any().any(), "the scored rows should include missing values"

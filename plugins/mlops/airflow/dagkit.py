@@ -144,21 +144,13 @@ def date_range_params(purpose: str, grain: Grain) -> dict[str, Param]:
     section = "Date range"
     shape = {"format": "date"} if grain.name != "hour" else {"pattern": HOURLY_KEY_PATTERN}
     first, last = ("First day", "Last day") if grain.name == "day" else ("First partition", "Last partition")
+
+    def key(title: str, description: str) -> Param:
+        return Param(
+            None, type=["null", "string"], **shape, title=title, section=section, description=description
+        )
+
     return {
-        "start_ds": Param(
-            None,
-            type=["null", "string"],
-            **shape,
-            title=first,
-            section=section,
-            description=f"first {grain.name} to process ({purpose}); empty: the triggering ones",
-        ),
-        "end_ds": Param(
-            None,
-            type=["null", "string"],
-            **shape,
-            title=last,
-            section=section,
-            description=f"last {grain.name} to process (inclusive); empty: same as start_ds",
-        ),
+        "start_ds": key(first, f"first {grain.name} to process ({purpose}); empty: the triggering ones"),
+        "end_ds": key(last, f"last {grain.name} to process (inclusive); empty: same as start_ds"),
     }

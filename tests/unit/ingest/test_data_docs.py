@@ -5,27 +5,15 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from pathlib import Path
 
-import pytest
 from tests.unit.ingest.test_validation import END, START, churn_frame
 
-from mlops.config.pipeline import Pipeline, load_pipeline
+from mlops.config.pipeline import Pipeline
 from mlops.ingest import validation as v
 from mlops.ingest.data_docs import render_data_docs
-from mlops.ingest.suite import load_suite
 from mlops.lake.report_pages import CONTENT_SECURITY_POLICY, SECURITY_HEADERS
 
 INCLUDE = Path(__file__).resolve().parents[3] / "include"
 PAYLOAD = "<img src=x onerror=alert(1)>"
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return load_pipeline(INCLUDE / "pipelines" / "churn.yaml")
-
-
-@pytest.fixture(scope="module")
-def suite(pipeline: Pipeline) -> dict:
-    return load_suite(pipeline, INCLUDE)
 
 
 def page_of(raw, pipeline: Pipeline, suite: dict) -> tuple[v.ValidationOutcome, str]:

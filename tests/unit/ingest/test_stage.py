@@ -20,20 +20,6 @@ from mlops.lake.storage import LocalStorage, partition_dir, read_manifest, read_
 DS = START.date().isoformat()
 
 
-@pytest.fixture
-def pipeline() -> Pipeline:
-    from mlops.config.pipeline import load_pipeline
-
-    return load_pipeline(INCLUDE / "pipelines" / "churn.yaml")
-
-
-@pytest.fixture
-def suite(pipeline: Pipeline) -> dict:
-    from mlops.ingest.suite import load_suite
-
-    return load_suite(pipeline, INCLUDE)
-
-
 def write(landing: Path, relative: str, frame: pd.DataFrame) -> None:
     target = landing / f"ds={DS}" / relative
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -25,16 +25,6 @@ START = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)
 END = START + dt.timedelta(days=1)
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return load_pipeline(INCLUDE / "pipelines" / "churn.yaml")
-
-
-@pytest.fixture(scope="module")
-def suite(pipeline: Pipeline) -> dict:
-    return load_suite(pipeline, INCLUDE)
-
-
 def churn_frame(n: int = 1200, seed: int = 0) -> pd.DataFrame:
     """A clean raw partition of the churn schema: every value a string, as parse_file gives it."""
     rng = np.random.default_rng(seed)

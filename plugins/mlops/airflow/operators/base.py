@@ -44,22 +44,10 @@ class PipelineOperator(BaseOperator):
     def pipeline(self) -> Pipeline:
         return load_pipeline(self.settings.pipelines_dir / f"{self.pipeline_name}.yaml")
 
-    def notify(
-        self,
-        context: Context,
-        event: str,
-        title: str,
-        *,
-        day: str | None = None,
-        version: str | None = None,
-        details: list[str] | None = None,
-        links: dict[str, str | None] | None = None,
-    ) -> dict[str, str]:
+    def notify(self, context: Context, event: str, title: str, **notice: Any) -> dict[str, str]:
         """Send ``event`` to the channels the pipeline chose for it, with a link to this run first;
-        returns each channel's outcome. Never raises (``mlops.airflow.notifications.send``)."""
-        return notify_pipeline(
-            self.pipeline, context, event, title, day=day, version=version, details=details, links=links
-        )
+        returns each channel's outcome. Never raises. ``notice``: the keywords of ``notify_pipeline``."""
+        return notify_pipeline(self.pipeline, context, event, title, **notice)
 
     def lake_hook(self, root: str | None = None) -> LakeHook:
         from mlops.airflow.hooks.lake import LakeHook
