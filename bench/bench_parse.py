@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -35,15 +34,10 @@ WARMUP = 2
 
 
 def _isolate_airflow(home: Path) -> None:
-    """Point Airflow at a throwaway home, as tests/conftest.py does; must run before it is imported."""
-    os.environ["AIRFLOW_HOME"] = str(home)
-    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(DAGS)
-    os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
-    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-    os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{home / 'airflow.db'}"
-    os.environ.pop("MLOPS_INCLUDE_DIR", None)
-    os.environ["MLOPS_LAKE_ROOT"] = str(home / "lake")
-    os.environ["MLOPS_LANDING_ROOT"] = str(home / "landing")
+    """Point Airflow at a throwaway home, as the tests do; must run before it is imported."""
+    from tests.airflow_home import isolate_airflow
+
+    isolate_airflow(home)
     if str(ROOT / "plugins") not in sys.path:
         sys.path.insert(0, str(ROOT / "plugins"))
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, Param
 
-from mlops.airflow.dagkit import build_stage, champion_asset, dag_kwargs
+from mlops.airflow.dagkit import build_stage, champion_asset, dag_kwargs, version_param
 from mlops.airflow.operators.approval import ApproveRollbackOperator
 from mlops.airflow.operators.rollback import RollbackOperator
 from mlops.config.pipeline import Pipeline
@@ -28,13 +28,8 @@ def build(pipeline: Pipeline) -> DAG:
         schedule=None,
         catchup=False,
         params={
-            "target_version": Param(
-                None,
-                type=["null", "integer"],
-                minimum=1,
-                title="Target version",
-                section="Rollback",
-                description="version to make champion; empty: the previous champion",
+            "target_version": version_param(
+                "Target version", "Rollback", "version to make champion; empty: the previous champion"
             ),
             "reason": Param(
                 "",

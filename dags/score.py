@@ -13,9 +13,9 @@ run id; the `score` task's **MLflow** link opens the scoring run.
 
 from __future__ import annotations
 
-from airflow.sdk import DAG, Param, PartitionedAssetTimetable
+from airflow.sdk import DAG, PartitionedAssetTimetable
 
-from mlops.airflow.dagkit import build_stage, dag_kwargs, date_range_params, validated_asset
+from mlops.airflow.dagkit import build_stage, dag_kwargs, date_range_params, validated_asset, version_param
 from mlops.airflow.operators.score import ScorePartitionsOperator
 from mlops.config.pipeline import Pipeline
 
@@ -27,13 +27,8 @@ def build(pipeline: Pipeline) -> DAG:
         catchup=False,
         params={
             **date_range_params("rescore history", pipeline.grain),
-            "model_version": Param(
-                None,
-                type=["null", "integer"],
-                minimum=1,
-                title="Model version",
-                section="Model",
-                description="registered version to score with; empty: the champion",
+            "model_version": version_param(
+                "Model version", "Model", "registered version to score with; empty: the champion"
             ),
         },
     ) as dag:

@@ -16,18 +16,13 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
+from tests.airflow_home import isolate_airflow
+from tests.embedded_stack import wait_for_http
 
 ROOT = Path(__file__).resolve().parents[1]
 _HOME = Path(tempfile.mkdtemp(prefix="mlops-test-airflow-"))
 
-os.environ["AIRFLOW_HOME"] = str(_HOME)
-os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
-os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
-os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
-os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{_HOME / 'airflow.db'}"
-os.environ.pop("MLOPS_INCLUDE_DIR", None)
-os.environ["MLOPS_LAKE_ROOT"] = str(_HOME / "lake")
-os.environ["MLOPS_LANDING_ROOT"] = str(_HOME / "landing")
+isolate_airflow(_HOME)
 # The model-signing key of this session (every registered version is signed, every load verified).
 SIGNING_SECRET = f"test-signing-{os.urandom(16).hex()}"
 os.environ["AIRFLOW_CONN_MLOPS_SIGNING"] = json.dumps({"conn_type": "generic", "password": SIGNING_SECRET})
@@ -142,9 +137,6 @@ def mlflow_process(
     spawns uvicorn/gunicorn children).
     """
     import signal
-    import time
-    import urllib.error
-    import urllib.request
     from contextlib import suppress
 
     port = free_port()
@@ -193,20 +185,8 @@ def mlflow_process(
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
 
-    deadline = time.monotonic() + 90
     try:
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"mlflow server exited with {proc.returncode}:\n{log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{uri}/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError(f"mlflow server on {uri} not healthy after 90 s:\n{log_tail()}")
-            time.sleep(0.5)
+        wait_for_http(f"{uri}/health", proc, 90, log_tail)
     except BaseException:
         stop()
         raise

@@ -14,7 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = f"{ROOT}/.venv/bin/python"
 USER, PASSWORD = "admin", "admin"
+
+
+def wait_for_http(url: str, proc: subprocess.Popen, timeout_s: float, tail: Callable[[], str]) -> None:
+    """Until ``url`` answers 200; fails naming the process's log ``tail`` when it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"the server for {url} exited with {proc.returncode}:\n{tail()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no answer on {url} after {timeout_s} s:\n{tail()}")
+        time.sleep(0.5)
 
 
 def free_port() -> int:

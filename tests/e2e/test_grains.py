@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.dag_env import dags_with_roots
 
 from mlops.clock.logical import read_record
 from mlops.config.pipeline import load_pipeline
@@ -72,7 +73,6 @@ def pipeline_yaml(case: Case) -> dict:
 
 @pytest.fixture(scope="module", params=list(CASES))
 def stack(request, tmp_path_factory, airflow_db: Path, mlflow_server: str) -> Iterator[Stack]:
-    from airflow.dag_processing.dagbag import DagBag
 
     case = CASES[request.param]
     base = tmp_path_factory.mktemp(case.name)
@@ -92,24 +92,11 @@ def stack(request, tmp_path_factory, airflow_db: Path, mlflow_server: str) -> It
         pipeline=case.name,
     )
     write_scenario(config, LocalStorage(base / "landing").write_bytes)
-    env = {
-        "MLOPS_INCLUDE_DIR": str(include),
-        "MLOPS_LANDING_ROOT": str(base / "landing"),
-        "MLOPS_LAKE_ROOT": str(base / "lake"),
-    }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors
-    for dag in bag.dags.values():
-        for task in dag.tasks:
-            task.retries = 0
-    yield Stack(case, grain, config.partitions(), LocalStorage(base / "lake"), bag.dags, mlflow_server)
-    for key, value in old.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with dags_with_roots(base, include) as dags:
+        for dag in dags.values():
+            for task in dag.tasks:
+                task.retries = 0
+        yield Stack(case, grain, config.partitions(), LocalStorage(base / "lake"), dags, mlflow_server)
     shutil.rmtree(base, ignore_errors=True)
 
 

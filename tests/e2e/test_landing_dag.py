@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests.dag_env import dags_with_roots
 
 from mlops.lake.storage import LocalStorage, is_committed, partition_dir, read_partition
 from mlops.tools import scenario
@@ -28,7 +29,6 @@ SETTLE = 30
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path) -> Iterator[tuple[object, Path, Path]]:
     """The ``arrivals`` ingest DAG, with its landing and lake roots."""
-    from airflow.dag_processing.dagbag import DagBag
 
     from mlops.config.pipeline import load_pipeline
     from mlops.ingest.suite import write_suite
@@ -43,21 +43,8 @@ def env(tmp_path_factory: pytest.TempPathFactory, airflow_db: Path) -> Iterator[
     path = include / "pipelines" / f"{NAME}.yaml"
     path.write_text(yaml.safe_dump(config))
     write_suite(load_pipeline(path), include)
-    values = {
-        "MLOPS_INCLUDE_DIR": str(include),
-        "MLOPS_LANDING_ROOT": str(base / "landing"),
-        "MLOPS_LAKE_ROOT": str(base / "lake"),
-    }
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    bag = DagBag(dag_folder=str(ROOT / "dags"))
-    assert not bag.import_errors
-    yield bag.dags[f"{NAME}_ingest"], base / "landing" / NAME, base / "lake"
-    for key, value in old.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with dags_with_roots(base, include) as dags:
+        yield dags[f"{NAME}_ingest"], base / "landing" / NAME, base / "lake"
 
 
 def day_bytes(day: dt.date) -> bytes:
@@ -101,13 +88,18 @@ def rescheduled(dag_id: str, task_id: str) -> bool:
         return session.scalars(query).first() is not None
 
 
-def test_a_file_still_being_written_is_landed_only_once_complete(env) -> None:
-    dag, landing, lake_root = env
-    day = dt.date(2026, 1, 5)
+def landed(landing: Path, day: dt.date, cut: int = 1) -> tuple[dt.date, bytes, Path]:
+    """Day ``day``'s file in the landing folder, its first 1/``cut`` written; (day, all its bytes, path)."""
     data = day_bytes(day)
     target = landing / f"ds={day}" / "part-000.csv"
     target.parent.mkdir(parents=True)
-    target.write_bytes(data[: len(data) // 3])  # the sensor fires while the copy runs
+    target.write_bytes(data[: len(data) // cut])
+    return day, data, target
+
+
+def test_a_file_still_being_written_is_landed_only_once_complete(env) -> None:
+    dag, landing, lake_root = env
+    day, data, target = landed(landing, dt.date(2026, 1, 5), cut=3)  # the sensor fires while the copy runs
 
     def finish() -> None:  # once the first poke has seen the partial file
         deadline = time.monotonic() + 120
@@ -134,11 +126,7 @@ def test_a_file_still_being_written_is_landed_only_once_complete(env) -> None:
 
 def test_a_redelivered_file_cut_short_is_rejected_and_withdraws_the_day(env) -> None:
     dag, landing, lake_root = env
-    day = dt.date(2026, 1, 6)
-    data = day_bytes(day)
-    target = landing / f"ds={day}" / "part-000.csv"
-    target.parent.mkdir(parents=True)
-    target.write_bytes(data)
+    day, data, target = landed(landing, dt.date(2026, 1, 6))
     os.utime(target, (time.time() - 120,) * 2)  # delivered a while ago: complete at the first poke
     assert str(run(dag, day).state) == "success"
     lake = LocalStorage(lake_root)

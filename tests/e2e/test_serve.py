@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from tests.embedded_stack import free_port, wait_for_http
 
 from mlops.config.pipeline import Pipeline, TrainingParams, load_pipeline
 from mlops.model.pyfunc import log_model, model_input
@@ -42,12 +43,6 @@ UNSIGNED = "serve_test_unsigned"
 START_TIMEOUT_S = 120
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -201,19 +196,7 @@ def server(mlflow_server: str, champion: str, tmp_path_factory: pytest.TempPathF
         )
     running = Server(f"http://127.0.0.1:{port}", proc, log)
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"serve.sh exited with {proc.returncode} during start:\n{running.tail()}")
-            try:
-                with urllib.request.urlopen(f"{running.url}/ping", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer on {running.url}/ping in {START_TIMEOUT_S} s:\n{running.tail()}")
-            time.sleep(0.5)
+        wait_for_http(f"{running.url}/ping", proc, START_TIMEOUT_S, running.tail)
         yield running
     finally:
         if proc.returncode is None:

@@ -154,3 +154,10 @@ def date_range_params(purpose: str, grain: Grain) -> dict[str, Param]:
         "start_ds": key(first, f"first {grain.name} to process ({purpose}); empty: the triggering ones"),
         "end_ds": key(last, f"last {grain.name} to process (inclusive); empty: same as start_ds"),
     }
+
+
+def version_param(title: str, section: str, description: str) -> Param:
+    """A form field for a registered model version (a positive number), empty by default."""
+    return Param(
+        None, type=["null", "integer"], minimum=1, title=title, section=section, description=description
+    )

@@ -60,6 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def landing_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--landing",
+        default=os.environ.get("MLOPS_LANDING_ROOT") or ".local/landing",
+        help="local directory or s3://bucket/prefix (default: $MLOPS_LANDING_ROOT or .local/landing)",
+    )
+
+
 def sensors(argv: list[str] | None = None) -> int:
     """``scenario sensors``: generate the sensor scenario into a landing root; prints one summary line."""
     defaults = SensorConfig()
@@ -67,11 +75,7 @@ def sensors(argv: list[str] | None = None) -> int:
         prog="python -m mlops scenario sensors",
         description="Generate the hourly sensor scenario: one landing file per hour.",
     )
-    parser.add_argument(
-        "--landing",
-        default=os.environ.get("MLOPS_LANDING_ROOT") or ".local/landing",
-        help="local directory or s3://bucket/prefix (default: $MLOPS_LANDING_ROOT or .local/landing)",
-    )
+    landing_argument(parser)
     parser.add_argument("--start", default=defaults.start.date().isoformat(), help="first day (UTC)")
     parser.add_argument("--days", type=int, default=defaults.periods // 24, help="days of hourly readings")
     parser.add_argument("--machines", type=int, default=defaults.machines)
@@ -114,11 +118,7 @@ def parser() -> argparse.ArgumentParser:
         prog="python -m mlops scenario",
         description="Generate the demo churn scenario: one landing file per day.",
     )
-    parser.add_argument(
-        "--landing",
-        default=os.environ.get("MLOPS_LANDING_ROOT") or ".local/landing",
-        help="local directory or s3://bucket/prefix (default: $MLOPS_LANDING_ROOT or .local/landing)",
-    )
+    landing_argument(parser)
     parser.add_argument("--start", type=_day, default=defaults.start)
     parser.add_argument("--end", type=_day, default=defaults.end, help="inclusive")
     parser.add_argument("--rows-per-day", type=int, default=defaults.rows_per_day)

@@ -22,16 +22,9 @@ import yaml
 
 from mlops.airflow.hooks.mlflow import MlflowHook
 from mlops.lake.storage import LocalStorage
+from mlops.registry import signing
 from mlops.registry.champion import Move, gate_tags
-from mlops.registry.signing import (
-    KEY_ID_TAG,
-    MANIFEST_TAG,
-    SIGNATURE_TAG,
-    SigningKey,
-    UnverifiedModel,
-    VersionRef,
-    is_signed,
-)
+from mlops.registry.signing import SigningKey, VersionRef
 
 PIPELINE = "churn"
 RUN_ID = "scheduled__2026-01-07T00:00:00+00:00"
@@ -54,7 +47,11 @@ class FakeClient:
 
     def add(self, version: str, *, signed: bool = True, **tags: str) -> SimpleNamespace:
         """A version; ``signed`` gives it signature tags (their files are checked in test_signing)."""
-        signature = {MANIFEST_TAG: "", KEY_ID_TAG: "test", SIGNATURE_TAG: "test"} if signed else {}
+        signature = (
+            {signing.MANIFEST_TAG: "", signing.KEY_ID_TAG: "test", signing.SIGNATURE_TAG: "test"}
+            if signed
+            else {}
+        )
         found = SimpleNamespace(version=str(version), tags={**signature, **tags}, run_id=f"run-{version}")
         self.versions[str(version)] = found
         return found
@@ -132,8 +129,8 @@ class FakeMlflow:
     def verify_version(self, model: str, version: str) -> None:
         # A version the test did not add stands for a signed one.
         found = self.client.versions.get(str(version)) or self.client.add(str(version))
-        if not is_signed(found.tags):
-            raise UnverifiedModel(f"model {model} version {version} is unsigned")
+        if not signing.is_signed(found.tags):
+            raise signing.UnverifiedModel(f"model {model} version {version} is unsigned")
 
     def reference(self, model: str, version: str) -> tuple[dict[str, Any], float | None]:
         return {"features": {}}, None

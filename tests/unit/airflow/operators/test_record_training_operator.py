@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from tests.unit.airflow.operators.conftest import RUN_ID
+from tests.unit.airflow.operators.test_promote_operator import decision  # the same gate decision
 
 from mlops.airflow.operators.train import RecordTrainingOperator
 from mlops.clock.logical import TrainingRecord, read_record
 from mlops.lake.storage import LocalStorage
 from mlops.training.plan import TrainingPlan, Trigger
-from mlops.training.promotion import GateDecision
 from mlops.training.review import REMEDY, Review
 
 # The default context: a scheduled run of 2026-01-07 trains on the window as of the day before.
@@ -28,18 +28,6 @@ AS_OF, KIND = "2026-01-06", "schedule"
 BEATS = "auc 0.812 beats champion 0.790 by 0.022"
 METRICS = {"challenger": {"auc": 0.812}, "champion": {"auc": 0.79}}
 AT = "2026-01-07T09:30:00+00:00"
-
-
-def decision(*, promote: bool = True, reason: str = BEATS) -> dict[str, Any]:
-    return GateDecision(
-        version="4",
-        champion_version="3",
-        would_promote=promote,
-        promote=promote,
-        reason=reason,
-        challenger=METRICS["challenger"],
-        champion=METRICS["champion"],
-    ).to_dict()
 
 
 def answer(*, approved: bool, comment: str = "ok") -> dict[str, Any]:
