@@ -182,7 +182,8 @@ def ingested(stack: Stack, api: AirflowApi) -> dict[str, dict]:
         [
             sys.executable,
             "-m",
-            "mlops.tools.scenario",
+            "mlops",
+            "scenario",
             "--landing",
             stack.env["MLOPS_LANDING_ROOT"],
             *scenario,
