@@ -49,7 +49,6 @@ MOVED = {
     "mlops.approval": "mlops.training.review",
     "mlops.evaluation": "mlops.training.evaluation",
     "mlops.scoring": "mlops.score.batch",
-    "mlops.onboard": "mlops.onboard.draft",
     "mlops.pipeline_check": "mlops.onboard.check",
     "mlops.preflight": "mlops.tools.preflight",
     "mlops.stack_tools": "mlops.tools.stack",
@@ -60,6 +59,8 @@ MOVED = {
     "mlops.notify": "mlops.airflow.notifications",
     "mlops.hooks": "mlops.airflow.hooks",
     "mlops.operators": "mlops.airflow.operators",
+    # ``python -m mlops.registry``: the module became a package; runpy asks for its ``__main__``
+    "mlops.registry.__main__": "mlops.cli.registry",
 }
 # old ``python -m`` module -> the command that replaces it (its first argument renamed, if any)
 COMMANDS = {
@@ -70,6 +71,7 @@ COMMANDS = {
     "mlops.report": ("report", {}),
     "mlops.preflight": ("preflight", {}),
     "mlops.stack_tools": ("stack-tools", {}),
+    "mlops.registry.__main__": ("registry", {}),
 }
 
 
@@ -92,20 +94,32 @@ def names_of(package: str, module: str) -> Callable[[str], Any]:
     return __getattr__
 
 
+def new_name(old: str) -> str | None:
+    """Where module ``old`` lives now: a moved module, or a module inside a moved package."""
+    if old in MOVED:
+        return MOVED[old]
+    package = old.rpartition(".")[0]
+    while package:
+        if package in MOVED:
+            return f"{MOVED[package]}.{old[len(package) + 1 :]}"
+        package = package.rpartition(".")[0]
+    return None
+
+
 class _Alias(importlib.abc.Loader):
     """Loads an old name as the module at its new home (the same object, not a copy); as a
     ``python -m`` target, runs the command that replaced it."""
 
-    def __init__(self, old: str) -> None:
-        self.old = old
+    def __init__(self, old: str, new: str) -> None:
+        self.old, self.new = old, new
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
         warnings.warn(
-            f"{self.old} moved to {MOVED[self.old]}; the old name goes in the next release",
+            f"{self.old} moved to {self.new}; the old name goes in the next release",
             DeprecationWarning,
             stacklevel=2,
         )
-        return importlib.import_module(MOVED[self.old])
+        return importlib.import_module(self.new)
 
     def exec_module(self, module: ModuleType) -> None:
         pass  # the module at the new home is already executed
@@ -113,10 +127,11 @@ class _Alias(importlib.abc.Loader):
     def get_code(self, fullname: str) -> CodeType:
         command, renamed = COMMANDS.get(fullname, (None, {}))
         if command is None:
-            raise ImportError(f"{fullname} is not a command; it moved to {MOVED[fullname]}")
+            raise ImportError(f"{fullname} is not a command; it moved to {self.new}")
         source = (
             "import sys\n"
-            f"print('python -m {fullname} is deprecated: use python -m mlops {command}', file=sys.stderr)\n"
+            f"print('python -m {fullname.removesuffix('.__main__')} is deprecated: "
+            f"use python -m mlops {command}', file=sys.stderr)\n"
             "from mlops.cli.main import main\n"
             f"args = [{renamed!r}.get(a, a) if i == 0 else a for i, a in enumerate(sys.argv[1:])]\n"
             f"sys.exit(main([*{command.split()!r}, *args]))\n"
@@ -126,10 +141,13 @@ class _Alias(importlib.abc.Loader):
 
 class _MovedModules(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: object = None, target: object = None):
-        if fullname not in MOVED:
+        new = new_name(fullname) if fullname.startswith("mlops.") else None
+        if new is None:
             return None
-        return importlib.machinery.ModuleSpec(fullname, _Alias(fullname), origin=MOVED[fullname])
+        return importlib.machinery.ModuleSpec(fullname, _Alias(fullname, new), origin=new)
 
 
+# First in line: a module inside a moved package (``mlops.hooks.lake``) would otherwise be found by
+# the path finder in the package it is aliased to, and imported a second time under its old name.
 if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
-    sys.meta_path.append(_MovedModules())
+    sys.meta_path.insert(0, _MovedModules())
