@@ -223,6 +223,13 @@ class Training(_Strict):
     slice_column: str | None = None
     n_trials: int = Field(default=3, ge=1, le=32)
     device: Device = "auto"
+    # Where trials train: this worker ("local", XGBoost's iterator over the partitions' files) or a
+    # Dask cluster ("dask", XGBoost's Dask interface; the scheduler is the `dask_conn_id` connection).
+    engine: Literal["local", "dask"] = "local"
+    dask_conn_id: str = Field(default="dask_default", min_length=1)
+    # Above this many bytes of quantized matrix, the local engine trains from external memory
+    # (ExtMemQuantileDMatrix, pages cached under the task's temporary directory).
+    memory_budget_mb: int = Field(default=8192, ge=64)
     # "balanced" weighs the positive class by negatives / positives of the training split
     # (XGBoost's scale_pos_weight); None trains every row at weight 1.
     class_weight: Literal["balanced"] | None = None
@@ -481,6 +488,9 @@ class Pipeline(_Strict):
     # train trial gets ``trial_timeout_minutes``. Sensors wait in reschedule mode: this bounds a poke.
     task_timeout_minutes: float = Field(default=30, gt=0)
     trial_timeout_minutes: float = Field(default=120, gt=0)
+    # Rows a stage holds at once (ingest, monitor, score, the training iterator): peak memory follows
+    # this, never the size of a partition. A partition of fewer rows is one batch.
+    batch_rows: int = Field(default=250_000, ge=1, le=50_000_000)
 
     @field_validator("name")
     @classmethod

@@ -20,9 +20,11 @@ import stat
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from types import TracebackType
+from typing import Any, BinaryIO, Literal, Protocol
 
 from mlops.grain import normalize_key
 
@@ -42,11 +44,21 @@ class FileStat:
     link: bool = False  # a symbolic link on local disk (to a file or a folder), never followed
 
 
+# Streams are copied in pieces of this size: a landed file of any size costs this much memory.
+COPY_CHUNK = 8 << 20
+
+
 class Storage(Protocol):
-    """Bytes under one root; paths are relative and use '/'."""
+    """Bytes under one root; paths are relative and use '/'.
+
+    ``open_read`` and ``write_stream`` move a file of any size in bounded memory (a 2 GB export is
+    never one ``bytes``); ``read_bytes`` and ``write_bytes`` are for files a batch bounds.
+    """
 
     def read_bytes(self, path: str) -> bytes: ...
     def write_bytes(self, path: str, data: bytes) -> None: ...
+    def open_read(self, path: str) -> BinaryIO: ...
+    def write_stream(self, path: str, stream: BinaryIO) -> int: ...
     def exists(self, path: str) -> bool: ...
     def list_files(self, prefix: str) -> list[str]: ...
     def stat_files(self, prefix: str) -> list[FileStat]: ...
@@ -81,45 +93,108 @@ class Manifest:
         return cls(body["files"], body["committed_at"], body["attempt"], body.get("extra", {}))
 
 
+class PartitionWriter:
+    """One new attempt of a partition: files written one at a time, visible together on ``commit``.
+
+    Names get the attempt's suffix (``part-00003.parquet`` is stored as ``part-00003-<attempt>.parquet``)
+    so a concurrent or killed writer never overwrites committed files; until ``commit`` writes the
+    manifest, readers see the partition as it was. Leaving the ``with`` block on an exception, or
+    ``abort()``, removes what this attempt wrote. Memory is one file's bytes at a time.
+    """
+
+    def __init__(self, storage: Storage, directory: str) -> None:
+        self.storage, self.directory = storage, directory
+        self.attempt = _new_attempt()
+        self.written: list[str] = []
+        self.committed: Manifest | None = None
+
+    def _stored(self, name: str) -> str:
+        if "/" in name or name == MANIFEST or not name:
+            raise ValueError(f"not a partition file name: {name!r}")
+        stem, dot, ext = name.partition(".")
+        unique = f"{stem}-{self.attempt}{dot}{ext}"
+        if unique in self.written:
+            raise ValueError(f"{self.storage.uri(self.directory)}: {name!r} written twice in one attempt")
+        return unique
+
+    def add(self, name: str, data: bytes) -> str:
+        """Write one file of the attempt; returns its stored name."""
+        unique = self._stored(name)
+        self.storage.write_bytes(f"{self.directory}/{unique}", data)
+        self.written.append(unique)
+        return unique
+
+    def add_stream(self, name: str, stream: BinaryIO) -> int:
+        """Copy a stream of any size into one file of the attempt, in bounded memory; returns bytes."""
+        unique = self._stored(name)
+        size = self.storage.write_stream(f"{self.directory}/{unique}", stream)
+        self.written.append(unique)
+        return size
+
+    def commit(self, extra: dict[str, Any] | None = None) -> Manifest:
+        """Write the manifest naming this attempt's files (one step), then remove the replaced ones."""
+        if self.committed is not None:
+            raise RuntimeError(
+                f"{self.storage.uri(self.directory)}: attempt {self.attempt} already committed"
+            )
+        try:
+            replaced = set(read_manifest(self.storage, self.directory).files)
+        except PartitionMissing:
+            replaced = set()
+        manifest = Manifest(
+            files=list(self.written),
+            committed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            attempt=self.attempt,
+            extra=extra or {},
+        )
+        self.storage.write_bytes(f"{self.directory}/{MANIFEST}", manifest.to_json())
+        self.committed = manifest
+        # Only now is the old content unreferenced: remove what the replaced manifest named, and the
+        # leftovers of writers that started long before this one (killed mid-way). Never the files
+        # of a writer that may still be at work (a retry beside a zombie, a re-run beside a
+        # backfill): its manifest, if it lands after this one, must find every file it names.
+        # Direct children only: a sub-partition (reports/ds=.../drift/) is committed on its own.
+        children = [
+            p for p in self.storage.list_files(self.directory) if "/" not in p[len(self.directory) + 1 :]
+        ]
+        names = {p.rsplit("/", 1)[-1]: p for p in children}
+        stale = [
+            path
+            for name, path in names.items()
+            if name not in {*self.written, MANIFEST} and (name in replaced or _abandoned(name, self.attempt))
+        ]
+        self.storage.delete(stale)
+        return manifest
+
+    def abort(self) -> None:
+        """Remove this attempt's files (nothing names them); a committed attempt is left alone."""
+        if self.committed is None:
+            self.storage.delete([f"{self.directory}/{name}" for name in self.written])
+            self.written.clear()
+
+    def __enter__(self) -> PartitionWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is not None:
+            self.abort()
+
+
+def open_partition(storage: Storage, directory: str) -> PartitionWriter:
+    """A writer for a new attempt of ``directory``: ``with open_partition(...) as w: w.add(...); w.commit()``."""
+    return PartitionWriter(storage, directory)
+
+
 def commit_partition(
     storage: Storage, directory: str, files: dict[str, bytes], *, extra: dict[str, Any] | None = None
 ) -> Manifest:
-    """Write ``files`` (name -> bytes) as the new content of ``directory`` and commit them.
-
-    Names get an attempt suffix so a concurrent or killed writer never overwrites committed files.
-    """
-    attempt = _new_attempt()
-    try:
-        replaced = set(read_manifest(storage, directory).files)
-    except PartitionMissing:
-        replaced = set()
-    written = []
-    for name, data in files.items():
-        stem, dot, ext = name.partition(".")
-        unique = f"{stem}-{attempt}{dot}{ext}"
-        storage.write_bytes(f"{directory}/{unique}", data)
-        written.append(unique)
-    manifest = Manifest(
-        files=written,
-        committed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        attempt=attempt,
-        extra=extra or {},
-    )
-    storage.write_bytes(f"{directory}/{MANIFEST}", manifest.to_json())
-    # Only now is the old content unreferenced: remove what the replaced manifest named, and the
-    # leftovers of writers that started long before this one (killed mid-way). Never the files of
-    # a writer that may still be at work (a retry beside a zombie, a re-run beside a backfill):
-    # its manifest, if it lands after this one, must find every file it names.
-    # Direct children only: a sub-partition (reports/ds=.../drift/) is committed on its own.
-    children = [p for p in storage.list_files(directory) if "/" not in p[len(directory) + 1 :]]
-    names = {p.rsplit("/", 1)[-1]: p for p in children}
-    stale = [
-        path
-        for name, path in names.items()
-        if name not in {*written, MANIFEST} and (name in replaced or _abandoned(name, attempt))
-    ]
-    storage.delete(stale)
-    return manifest
+    """Write ``files`` (name -> bytes) as the new content of ``directory`` and commit them."""
+    with open_partition(storage, directory) as writer:
+        for name, data in files.items():
+            writer.add(name, data)
+        return writer.commit(extra)
 
 
 # A writer's files not named by any manifest are abandoned once the writer started this long before.
@@ -172,23 +247,41 @@ def read_partition(storage: Storage, directory: str, *, attempts: int = 10) -> d
 
     A writer that commits while this reads removes the files of the manifest this read: when a
     named file is gone and the manifest changed meanwhile, read the new one (old or new, never a mix).
+    Holds every file at once: for a partition a batch does not bound, use ``iter_partition``.
     """
     for attempt in range(1, attempts + 1):
         manifest = read_manifest(storage, directory)
         try:
-            return _read_files(storage, directory, manifest)
+            return dict(_iter_files(storage, directory, manifest))
         except PartitionMissing:
             if attempt == attempts or read_manifest(storage, directory).attempt == manifest.attempt:
                 raise
     raise AssertionError("unreachable")
 
 
-def _read_files(storage: Storage, directory: str, manifest: Manifest) -> dict[str, bytes]:
+def partition_files(storage: Storage, directory: str) -> list[tuple[str, str]]:
+    """``(name, path)`` of each committed file, by name (without the attempt suffix): what
+    ``iter_partition`` reads, for readers that open the files themselves (``open_read``)."""
+    manifest = read_manifest(storage, directory)
     suffix = f"-{manifest.attempt}"
-    files = {}
-    for name in manifest.files:
+    return sorted((name.replace(suffix, "", 1), f"{directory}/{name}") for name in manifest.files)
+
+
+def iter_partition(storage: Storage, directory: str) -> Iterator[tuple[str, bytes]]:
+    """The committed files one at a time, by name: memory is one file, not the partition.
+
+    The files are those of the manifest read first. A re-run that commits meanwhile removes them:
+    the reader then gets ``PartitionMissing`` naming the file (a retry reads the new attempt whole),
+    never a mix of two attempts.
+    """
+    yield from _iter_files(storage, directory, read_manifest(storage, directory))
+
+
+def _iter_files(storage: Storage, directory: str, manifest: Manifest) -> Iterator[tuple[str, bytes]]:
+    suffix = f"-{manifest.attempt}"
+    for name in sorted(manifest.files, key=lambda stored: stored.replace(suffix, "", 1)):
         try:
-            files[name.replace(suffix, "", 1)] = storage.read_bytes(f"{directory}/{name}")
+            data = storage.read_bytes(f"{directory}/{name}")
         except Exception as exc:
             if not _not_found(exc):
                 raise
@@ -196,7 +289,7 @@ def _read_files(storage: Storage, directory: str, manifest: Manifest) -> dict[st
                 f"partition {storage.uri(directory)} names {name}, which no longer exists (removed by "
                 "another writer or by hand); re-run the task that writes it"
             ) from None
-    return files
+        yield name.replace(suffix, "", 1), data
 
 
 def _not_found(exc: BaseException) -> bool:
@@ -238,6 +331,10 @@ class LocalStorage:
         return current
 
     def read_bytes(self, path: str) -> bytes:
+        with self.open_read(path) as handle:
+            return handle.read()
+
+    def open_read(self, path: str) -> BinaryIO:
         target = self._unlinked(path)
         # O_NOFOLLOW: a link swapped in after the check is refused by the kernel, not followed.
         try:
@@ -246,16 +343,30 @@ class LocalStorage:
             if target.is_symlink():
                 raise SymlinkRefused(f"{target} is a symbolic link: only regular files are read") from None
             raise
-        with os.fdopen(fd, "rb") as handle:
-            return handle.read()
+        return os.fdopen(fd, "rb")
 
     def write_bytes(self, path: str, data: bytes) -> None:
+        self._write(path, lambda handle: handle.write(data))
+
+    def write_stream(self, path: str, stream: BinaryIO) -> int:
+        written = 0
+
+        def copy(handle: BinaryIO) -> None:
+            nonlocal written
+            while chunk := stream.read(COPY_CHUNK):
+                handle.write(chunk)
+                written += len(chunk)
+
+        self._write(path, copy)
+        return written
+
+    def _write(self, path: str, write: Any) -> None:
         target = self._path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+                write(handle)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

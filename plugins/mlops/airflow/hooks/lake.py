@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from airflow.sdk import BaseHook
 
@@ -47,6 +47,17 @@ class S3Storage:
     def write_bytes(self, path: str, data: bytes) -> None:
         self.hook.load_bytes(data, self._key(path), self.bucket, replace=True)
 
+    def open_read(self, path: str) -> BinaryIO:
+        """The object's body as a stream (botocore's StreamingBody: read(n), close())."""
+        return self.hook.get_key(self._key(path), self.bucket).get()["Body"]
+
+    def write_stream(self, path: str, stream: BinaryIO) -> int:
+        """Upload a stream of any size: boto3's managed transfer sends it in parts (multipart above
+        8 MB), so memory is a few parts, and the object appears only once every part is in."""
+        counted = _Counting(stream)
+        self.hook.load_file_obj(counted, self._key(path), self.bucket, replace=True)
+        return counted.size
+
     def exists(self, path: str) -> bool:
         return self.hook.check_for_key(self._key(path), self.bucket)
 
@@ -74,6 +85,18 @@ class S3Storage:
 
     def uri(self, path: str) -> str:
         return f"s3://{self.bucket}/{self._key(path)}"
+
+
+class _Counting:
+    """A read-only stream that counts the bytes read through it."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream, self.size = stream, 0
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.stream.read(n)
+        self.size += len(chunk)
+        return chunk
 
 
 def storage_for(root: str, aws_conn_id: str = "aws_default") -> Storage:
