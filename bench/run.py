@@ -467,6 +467,78 @@ def _backfill_render(sec: Section, r: dict[str, Any]) -> None:
     )
 
 
+def _scale_title(kw: dict[str, Any]) -> Section:
+    sizes = ", ".join(_count(n) for n in (kw.get("rows") or [1_000_000, 4_000_000, 16_000_000]))
+    window = kw.get("window_partitions", 100) * kw.get("partition_rows", 1_000_000)
+    return Section(
+        f"Scale: days of {sizes} rows, a {_count(window)}-row training window",
+        f"Each point is one process (its peak RSS includes imports); batch_rows {kw.get('batch_rows', 250_000):,}. "
+        "Ingest = land + validate + quarantine + commit of one CSV day; score and monitor read that day's "
+        f"validated partition; training: XGBoost's iterator over {kw.get('window_partitions', 100)} "
+        f"partitions of {_count(kw.get('partition_rows', 1_000_000))} rows, {kw.get('rounds', 10)} rounds.",
+    )
+
+
+def _scale_render(sec: Section, r: dict[str, Any]) -> None:
+    from bench.bench_scale import exponent
+
+    mib = 2**20
+    for stage, points in r["curve"].items():
+        small, large = points[0], points[-1]
+        factor = large["rows"] / small["rows"]
+        slope = exponent(small, large)
+        sec.rows.append(
+            (
+                f"{stage}: time at {_count(large['rows'])} rows vs {factor:.0f}x the {_count(small['rows'])} time",
+                _s(large["seconds"]),
+                _s(factor * small["seconds"]),
+                _x(large["seconds"] / (factor * small["seconds"])),
+                "exponent ≤ 1.05",
+                f"{_met(slope <= 1.05)} ({slope:.3f})",
+            )
+        )
+        ratio = large["peak_rss_bytes"] / small["peak_rss_bytes"]
+        sec.rows.append(
+            (
+                f"{stage}: peak RSS at {_count(large['rows'])} rows vs at {_count(small['rows'])}",
+                f"{large['peak_rss_bytes'] / mib:.0f} MiB",
+                f"{small['peak_rss_bytes'] / mib:.0f} MiB",
+                _x(ratio),
+                "≤ 1.2x",
+                _met(ratio <= 1.2),
+            )
+        )
+        sec.notes.append(
+            f"{stage}: "
+            + "; ".join(
+                f"{_count(p['rows'])} rows {_s(p['seconds'])} ({_rate(p['rows'] / p['seconds'])}), "
+                f"peak {p['peak_rss_bytes'] / mib:.0f} MiB"
+                for p in points
+            )
+        )
+    train = r["train"]
+    ratio = train["peak_rss_bytes"] / train["matrix_bytes"]
+    sec.rows.append(
+        (
+            f"training over {_count(train['rows'])} rows: peak RSS vs its quantized matrix",
+            f"{train['peak_rss_bytes'] / mib:.0f} MiB",
+            f"{train['matrix_bytes'] / mib:.0f} MiB",
+            _x(ratio),
+            "≤ 1.5x",
+            _met(ratio <= 1.5),
+        )
+    )
+    sec.notes.append(
+        f"training: {_count(train['rows'])} rows in {_s(train['seconds'])}; "
+        + ", ".join(
+            f"{k} {v}"
+            for k, v in train.items()
+            if k not in ("rows", "seconds", "peak_rss_bytes", "matrix_bytes")
+        )
+    )
+    sec.notes.append(f"![rows against time and peak RSS, one line per stage]({r['plot']})")
+
+
 BENCHES: dict[str, Bench] = {
     b.name: b
     for b in (
@@ -541,6 +613,19 @@ BENCHES: dict[str, Bench] = {
             600,
             _scoring_title,
             _scoring_render,
+        ),
+        Bench(
+            "scale",
+            "bench.bench_scale",
+            {
+                "rows": [1_000_000, 4_000_000, 16_000_000],
+                "window_partitions": 100,
+                "partition_rows": 1_000_000,
+            },
+            {"rows": [100_000, 400_000], "window_partitions": 4, "partition_rows": 100_000},
+            5400,
+            _scale_title,
+            _scale_render,
         ),
     )
 }

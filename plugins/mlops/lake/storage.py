@@ -28,8 +28,8 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 from mlops.grain import normalize_key
 
-Zone = Literal["raw", "validated", "quarantine", "predictions", "reports"]
-ZONES: tuple[Zone, ...] = ("raw", "validated", "quarantine", "predictions", "reports")
+Zone = Literal["raw", "validated", "quarantine", "predictions", "reports", "served"]
+ZONES: tuple[Zone, ...] = ("raw", "validated", "quarantine", "predictions", "reports", "served")
 MANIFEST = "_SUCCESS"
 
 
