@@ -268,7 +268,7 @@ def partition_files(storage: Storage, directory: str) -> list[tuple[str, str]]:
 
 
 def iter_partition(storage: Storage, directory: str) -> Iterator[tuple[str, bytes]]:
-    """The committed files one at a time, by name: memory is one file, not the partition.
+    """The committed files one at a time, in the order written: memory is one file, not the partition.
 
     The files are those of the manifest read first. A re-run that commits meanwhile removes them:
     the reader then gets ``PartitionMissing`` naming the file (a retry reads the new attempt whole),
@@ -279,7 +279,7 @@ def iter_partition(storage: Storage, directory: str) -> Iterator[tuple[str, byte
 
 def _iter_files(storage: Storage, directory: str, manifest: Manifest) -> Iterator[tuple[str, bytes]]:
     suffix = f"-{manifest.attempt}"
-    for name in sorted(manifest.files, key=lambda stored: stored.replace(suffix, "", 1)):
+    for name in manifest.files:  # in the order written: a writer adds parts in the order of their rows
         try:
             data = storage.read_bytes(f"{directory}/{name}")
         except Exception as exc:
