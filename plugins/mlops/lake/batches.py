@@ -53,15 +53,6 @@ def parquet_batches(
             yield batch.to_pandas()
 
 
-def partition_rows(storage: Storage, directory: str) -> int:
-    """Rows of a committed Parquet partition, from the parts' footers (no row is decoded)."""
-    import pyarrow.parquet as pq
-
-    return sum(
-        pq.ParquetFile(io.BytesIO(data)).metadata.num_rows for _, data in iter_partition(storage, directory)
-    )
-
-
 def manifest_rows(storage: Storage, directory: str) -> int | None:
     """The row count a partition's writer recorded in its manifest (``extra.rows``), if any."""
     rows = read_manifest(storage, directory).extra.get("rows")
