@@ -23,19 +23,11 @@ def _app() -> FastAPI:
     # ``user`` has no annotation: this module's annotations are strings, which FastAPI resolves in
     # the module's globals, and Airflow's API modules are imported only here, in the API server.
     def allowed(pipeline: str, user=Depends(get_user)) -> None:  # noqa: B008
-        from airflow.api_fastapi.app import get_auth_manager
-        from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
-
+        from mlops.airflow.ui_pages import may_read
         from mlops.names import dag_id as dag_id_of
 
-        dag_id = dag_id_of(pipeline, "ingest")
-        if not get_auth_manager().is_authorized_dag(
-            method="GET",
-            access_entity=DagAccessEntity.TASK_INSTANCE,
-            details=DagDetails(id=dag_id),
-            user=user,
-        ):
-            raise HTTPException(403, f"not allowed to read {dag_id}'s reports")
+        if not may_read(pipeline, user):
+            raise HTTPException(403, f"not allowed to read {dag_id_of(pipeline, 'ingest')}'s reports")
 
     @app.get("/reports/{pipeline}/{path:path}", dependencies=[Depends(allowed)])
     def report(pipeline: str, path: str) -> Response:

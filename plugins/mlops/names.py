@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-Stage = Literal["ingest", "train", "monitor", "score", "rollback"]
-STAGES: tuple[Stage, ...] = ("ingest", "train", "monitor", "score", "rollback")
+Stage = Literal["ingest", "train", "monitor", "score", "rollback", "replay_quarantine"]
+STAGES: tuple[Stage, ...] = ("ingest", "train", "monitor", "score", "rollback", "replay_quarantine")
 AssetKind = Literal["validated", "drift", "champion"]
 
 

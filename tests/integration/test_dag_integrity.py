@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ("ingest", "train", "monitor", "score", "rollback")
+STAGES = ("ingest", "train", "monitor", "score", "rollback", "replay_quarantine")
 
 
 def probe(env_overrides: dict[str, str] | None = None) -> dict:
@@ -91,6 +91,20 @@ def test_train_trigger_form_is_typed(dagbag) -> None:
     assert params["force_promote"] is False
     with pytest.raises(ParamValidationError, match=r"^'tpu' is not one of \['auto', 'cpu', 'cuda'\]"):
         params.get_param("device").resolve("tpu")
+
+
+def test_replay_quarantine_form_offers_the_pipelines_fixes(dagbag) -> None:
+    from airflow.sdk.exceptions import ParamValidationError
+
+    dag = dagbag.dags["churn_replay_quarantine"]
+    assert type(dag.timetable).__name__ == "NullTimetable"
+    params = dag.params
+    assert params.get_param("fix").schema["enum"] == ["submitted", "plan_renamed", "charges_in_cents", "none"]
+    assert params.get_param("partitions").resolve(["2026-01-05"]) == ["2026-01-05"]
+    with pytest.raises(ParamValidationError):
+        params.get_param("partitions").resolve([])
+    with pytest.raises(ParamValidationError):
+        params.get_param("fix").resolve("drop_everything")
 
 
 def test_broken_pipeline_breaks_only_its_own_dags(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "signing": ("signing", "sign, re-sign or fetch a verified model version"),
     "registry": ("registry", "read the registry (the champion's version)"),
     "report": ("report", "a replay's outcome, day by day"),
+    "index": ("index", "rebuild the lake's index (what the Models view reads)"),
+    "quarantine": ("quarantine", "show, export, fix and replay quarantined rows"),
     "preflight": ("preflight", "check that every service is reachable"),
     "stack-tools": ("stack_tools", "what the local stacks' scripts share"),
 }

@@ -419,6 +419,90 @@ class Drift(_Strict):
         return self
 
 
+FIX_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+# What a replay may be asked for besides a named fix: the steward's submitted file, or no change at
+# all (re-validate against the current suite, e.g. after a category level was accepted).
+SUBMITTED_FIX, NO_FIX = "submitted", "none"
+
+
+def _raw_text(value: Any) -> Any:
+    # Raw values are text: YAML reads `1`, `1.5` or `true` as numbers and booleans.
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, int | float) else value
+
+
+class FixStep(_Strict):
+    """One change a declarative fix makes to the quarantined rows of one column, at replay.
+
+    Exactly one of ``map`` (raw value -> new raw value, or null), ``default`` (the value of a null)
+    and ``scale`` (a unit conversion: numbers multiplied by this factor). A step touches only the
+    rows whose quarantine reasons name its column.
+    """
+
+    column: str
+    map: dict[str, str | None] | None = None
+    default: str | None = None
+    scale: float | None = None
+
+    @field_validator("map", mode="before")
+    @classmethod
+    def _map_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {_raw_text(k): None if v is None else _raw_text(v) for k, v in value.items()}
+        return value
+
+    @field_validator("default", mode="before")
+    @classmethod
+    def _default_text(cls, value: Any) -> Any:
+        return _raw_text(value)
+
+    @field_validator("scale")
+    @classmethod
+    def _factor(cls, value: float | None) -> float | None:
+        if value is not None and (value == 0 or value != value or abs(value) == float("inf")):
+            raise ValueError("scale must be a finite, non-zero factor")
+        return value
+
+    @model_validator(mode="after")
+    def _one_action(self) -> FixStep:
+        given = [k for k in ("map", "default", "scale") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of map, default or scale, not {given or 'none'}")
+        if self.map is not None and not self.map:
+            raise ValueError("map needs at least one value to replace")
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(k for k in ("map", "default", "scale") if getattr(self, k) is not None)
+
+
+def _check_fixes(pipeline: Pipeline) -> None:
+    """Every fix names declared columns, never the key (a fix must not change which row a row is),
+    and scales only numbers."""
+    for name, steps in pipeline.fixes.items():
+        if not FIX_NAME.match(name) or name in (SUBMITTED_FIX, NO_FIX):
+            raise ValueError(
+                f"fixes: {name!r} is not a fix name (lowercase letters, digits and '_'; "
+                f"{SUBMITTED_FIX!r} and {NO_FIX!r} are reserved)"
+            )
+        if not steps:
+            raise ValueError(f"fixes.{name}: a fix needs at least one step")
+        for i, step in enumerate(steps):
+            where = f"fixes.{name}[{i}]"
+            if step.column not in pipeline.columns:
+                raise ValueError(f"{where}: column {step.column!r} is not declared")
+            if step.column == pipeline.key:
+                raise ValueError(
+                    f"{where}: a fix may not change the key column {pipeline.key!r} (a replayed row "
+                    "must stay the row it was); fix the source and re-run the ingest instead"
+                )
+            kind = pipeline.columns[step.column].type
+            if step.scale is not None and kind not in ("int", "float"):
+                raise ValueError(f"{where}: scale applies to int and float columns, not {kind!r}")
+
+
 @dataclass(frozen=True)
 class Windows:
     """Every window and distance of a pipeline, in partitions of its grain."""
@@ -491,6 +575,8 @@ class Pipeline(_Strict):
     # Rows a stage holds at once (ingest, monitor, score, the training iterator): peak memory follows
     # this, never the size of a partition. A partition of fewer rows is one batch.
     batch_rows: int = Field(default=250_000, ge=1, le=50_000_000)
+    # Declarative fixes of quarantined rows, applied by a replay (``mlops.quarantine``): name -> steps.
+    fixes: dict[str, list[FixStep]] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
@@ -529,6 +615,7 @@ class Pipeline(_Strict):
                 raise ValueError(f"validation.mean_between column {mean.column!r} is not declared")
         if self.end_date is not None and self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
+        _check_fixes(self)
         return self
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mlops.grain import Grain
+from mlops.index.records import ingest_record, lake_relative, reason_counts, withdraw_records, write_record
 from mlops.lake.storage import (
     FileStat,
     Storage,
@@ -407,9 +408,36 @@ def _reject(lake: Storage, pipeline: Pipeline, ds: str, message: str, report_uri
     for zone in ("validated", "quarantine", "predictions"):
         withdraw_partition(lake, partition_dir(pipeline.name, zone, ds))
     withdraw_partition(lake, report_dir(pipeline.name, ds))
+    withdraw_records(lake, pipeline.name, ds, ("monitor", "score"))
     return PartitionRejected(
         f"{pipeline.name} {ds} rejected: {message} (Data Docs: {report_uri})", report_uri
     )
+
+
+def _index(
+    lake: Storage,
+    pipeline: Pipeline,
+    ds: str,
+    *,
+    passed: bool,
+    rows: int = 0,
+    validated: int = 0,
+    quarantined: int = 0,
+    reasons: dict[str, int] | None = None,
+    failures: list[dict[str, Any]] | None = None,
+    message: str = "",
+) -> None:
+    """The gate's summary of the day in the lake's index, written once the day's outputs are."""
+    record = ingest_record(
+        passed=passed,
+        rows=rows,
+        validated=validated,
+        quarantined=quarantined,
+        reasons=reasons or {},
+        failures=[{**f, "message": lake_relative(str(f.get("message", "")), lake)} for f in failures or []],
+        message=lake_relative(message, lake),
+    )
+    write_record(lake, pipeline.name, ds, "ingest", record)
 
 
 def _commit_reports(
@@ -445,7 +473,7 @@ def gate(
 
     from mlops.ingest.data_docs import render_data_docs
     from mlops.ingest.parsing import BadInputError
-    from mlops.ingest.validation import validate_partition
+    from mlops.ingest.validation import QUARANTINE_REASONS, validate_partition
 
     raw_dir = partition_dir(pipeline.name, "raw", ds)
     period = period or pipeline.grain.describe(ds)
@@ -461,7 +489,9 @@ def gate(
             page,
             {"passed": False, "failures": [failure]},
         )
-        return _reject(lake, pipeline, ds, message, uri)
+        rejected = _reject(lake, pipeline, ds, message, uri)
+        _index(lake, pipeline, ds, passed=False, failures=[failure], message=message)
+        return rejected
 
     try:
         frames = read_file_frames(
@@ -491,7 +521,17 @@ def gate(
         {"passed": outcome.passed, "failures": outcome.failures, "notes": notes.lines},
     )
     if not outcome.passed:
-        raise _reject(lake, pipeline, ds, outcome.message, report_uri)
+        rejected = _reject(lake, pipeline, ds, outcome.message, report_uri)
+        _index(
+            lake,
+            pipeline,
+            ds,
+            passed=False,
+            rows=outcome.rows,
+            failures=outcome.failures,
+            message=outcome.message,
+        )
+        raise rejected
 
     validated_dir = partition_dir(pipeline.name, "validated", ds)
     counts = {
@@ -500,13 +540,26 @@ def gate(
         "quarantined": len(outcome.quarantined),
     }
     # Quarantine first: once validated is visible, its quarantined rows are already accounted for.
+    # Its manifest keeps the day's quarantine summary (share, reasons, rows per landed file).
+    from mlops.quarantine.summary import summarise
+
+    file_rows = [(name, len(frame)) for name, frame in frames]
     commit_partition(
         lake,
         partition_dir(pipeline.name, "quarantine", ds),
         {"part.parquet": _parquet(outcome.quarantined)},
-        extra=counts,
+        extra={**counts, **summarise(outcome.quarantined, outcome.rows, file_rows)},
     )
     commit_partition(lake, validated_dir, {"part.parquet": _parquet(outcome.validated)}, extra=counts)
+    _index(
+        lake,
+        pipeline,
+        ds,
+        passed=True,
+        **counts,
+        reasons=reason_counts(outcome.quarantined[QUARANTINE_REASONS]),
+        message=outcome.message,
+    )
     return GateReport(
         ds=ds,
         passed=True,

@@ -5,7 +5,9 @@ Layout: ``<lake_root>/<pipeline>/<zone>/ds=YYYY-MM-DD/``. A partition is visible
 manifest names the data files of the attempt that committed; readers read exactly those. A writer
 killed mid-way leaves only files no manifest names, which a later commit removes once abandoned. A
 re-run writes new files and swaps the manifest, so readers see the old partition or the new one,
-never a mix.
+never a mix. A commit that keeps the replaced attempt (``keep_replaced``: a quarantine replay) records
+that attempt's manifest in the new one's ``history`` and leaves its files in place, for audit; an
+attempt may also reuse a file of the attempt it replaces (``adopt``) rather than copy it.
 
 Pure Python over a small ``Storage`` protocol; the Airflow hook supplies local or S3 storage.
 """
@@ -28,8 +30,8 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 from mlops.grain import normalize_key
 
-Zone = Literal["raw", "validated", "quarantine", "predictions", "reports", "served"]
-ZONES: tuple[Zone, ...] = ("raw", "validated", "quarantine", "predictions", "reports", "served")
+Zone = Literal["raw", "validated", "quarantine", "predictions", "reports", "served", "index"]
+ZONES: tuple[Zone, ...] = ("raw", "validated", "quarantine", "predictions", "reports", "served", "index")
 MANIFEST = "_SUCCESS"
 
 
@@ -82,15 +84,32 @@ class Manifest:
     committed_at: str
     attempt: str
     extra: dict[str, Any] = field(default_factory=dict)
+    # The attempts this one replaced but kept (newest first): each {files, committed_at, attempt,
+    # extra}. Their files stay until a commit that does not keep them replaces this one.
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def body(self) -> dict[str, Any]:
+        body = {"files": self.files, "committed_at": self.committed_at, "attempt": self.attempt}
+        return {**body, "extra": self.extra}
 
     def to_json(self) -> bytes:
-        body = {"files": self.files, "committed_at": self.committed_at, "attempt": self.attempt}
-        return json.dumps({**body, "extra": self.extra}, sort_keys=True, indent=1).encode()
+        history = {"history": self.history} if self.history else {}  # older manifests stay as they were
+        return json.dumps({**self.body(), **history}, sort_keys=True, indent=1).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
         body = json.loads(data)
-        return cls(body["files"], body["committed_at"], body["attempt"], body.get("extra", {}))
+        return cls(
+            body["files"],
+            body["committed_at"],
+            body["attempt"],
+            body.get("extra", {}),
+            body.get("history", []),
+        )
+
+    def kept_files(self) -> set[str]:
+        """The files of the kept attempts in ``history``."""
+        return {name for attempt in self.history for name in attempt["files"]}
 
 
 class PartitionWriter:
@@ -106,6 +125,7 @@ class PartitionWriter:
         self.storage, self.directory = storage, directory
         self.attempt = _new_attempt()
         self.written: list[str] = []
+        self.adopted: set[str] = set()  # files of the replaced attempt this one names too: never removed
         self.committed: Manifest | None = None
 
     def _stored(self, name: str) -> str:
@@ -131,22 +151,45 @@ class PartitionWriter:
         self.written.append(unique)
         return size
 
-    def commit(self, extra: dict[str, Any] | None = None) -> Manifest:
-        """Write the manifest naming this attempt's files (one step), then remove the replaced ones."""
+    def adopt(self, stored: str) -> str:
+        """Name a file of the committed attempt (its stored name) as a file of this one too, without
+        copying it: a replay adds rows to a partition and keeps the rows it had as they are."""
+        if stored not in read_manifest(self.storage, self.directory).files:
+            raise ValueError(f"{self.storage.uri(self.directory)}: {stored!r} is not a committed file")
+        if stored in self.written:
+            raise ValueError(f"{self.storage.uri(self.directory)}: {stored!r} adopted twice in one attempt")
+        self.written.append(stored)
+        self.adopted.add(stored)
+        return stored
+
+    def commit(self, extra: dict[str, Any] | None = None, *, keep_replaced: bool = False) -> Manifest:
+        """Write the manifest naming this attempt's files (one step), then remove the replaced ones.
+
+        ``keep_replaced``: the replaced attempt goes to the new manifest's ``history`` and its files
+        stay (an audit trail); otherwise the replaced attempt and the ones it kept are removed.
+        """
         if self.committed is not None:
             raise RuntimeError(
                 f"{self.storage.uri(self.directory)}: attempt {self.attempt} already committed"
             )
         try:
-            replaced = set(read_manifest(self.storage, self.directory).files)
+            previous: Manifest | None = read_manifest(self.storage, self.directory)
         except PartitionMissing:
-            replaced = set()
+            previous = None
+        history: list[dict[str, Any]] = []
+        replaced: set[str] = set()
+        if previous is not None and keep_replaced:
+            history = [previous.body(), *previous.history]
+        elif previous is not None:
+            replaced = set(previous.files) | previous.kept_files()
         manifest = Manifest(
             files=list(self.written),
             committed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             attempt=self.attempt,
             extra=extra or {},
+            history=history,
         )
+        kept = manifest.kept_files()
         self.storage.write_bytes(f"{self.directory}/{MANIFEST}", manifest.to_json())
         self.committed = manifest
         # Only now is the old content unreferenced: remove what the replaced manifest named, and the
@@ -161,7 +204,8 @@ class PartitionWriter:
         stale = [
             path
             for name, path in names.items()
-            if name not in {*self.written, MANIFEST} and (name in replaced or _abandoned(name, self.attempt))
+            if name not in {*self.written, MANIFEST, *kept}
+            and (name in replaced or _abandoned(name, self.attempt))
         ]
         self.storage.delete(stale)
         return manifest
@@ -169,8 +213,9 @@ class PartitionWriter:
     def abort(self) -> None:
         """Remove this attempt's files (nothing names them); a committed attempt is left alone."""
         if self.committed is None:
-            self.storage.delete([f"{self.directory}/{name}" for name in self.written])
+            self.storage.delete([f"{self.directory}/{n}" for n in self.written if n not in self.adopted])
             self.written.clear()
+            self.adopted.clear()
 
     def __enter__(self) -> PartitionWriter:
         return self
@@ -188,13 +233,18 @@ def open_partition(storage: Storage, directory: str) -> PartitionWriter:
 
 
 def commit_partition(
-    storage: Storage, directory: str, files: dict[str, bytes], *, extra: dict[str, Any] | None = None
+    storage: Storage,
+    directory: str,
+    files: dict[str, bytes],
+    *,
+    extra: dict[str, Any] | None = None,
+    keep_replaced: bool = False,
 ) -> Manifest:
     """Write ``files`` (name -> bytes) as the new content of ``directory`` and commit them."""
     with open_partition(storage, directory) as writer:
         for name, data in files.items():
             writer.add(name, data)
-        return writer.commit(extra)
+        return writer.commit(extra, keep_replaced=keep_replaced)
 
 
 # A writer's files not named by any manifest are abandoned once the writer started this long before.
@@ -384,25 +434,29 @@ class LocalStorage:
         base = self._path(prefix)
         if base.is_symlink():
             return [FileStat(base.relative_to(self.root).as_posix(), 0, 0.0, link=True)]
-        found = []
-        for folder, folders, files in os.walk(base):  # os.walk never descends into a linked folder
-            for name in (*folders, *files):
-                entry = self._stat(Path(folder) / name)
-                if entry is not None:
-                    found.append(entry)
+        found: list[FileStat] = []
+        if base.is_dir():
+            self._scan(os.fspath(base), base.relative_to(self.root).as_posix(), found)
         return sorted(found, key=lambda entry: entry.path)
 
-    def _stat(self, path: Path) -> FileStat | None:
+    def _scan(self, folder: str, relative: str, found: list[FileStat]) -> None:
+        """Depth first over plain strings (no ``Path`` per entry: a year of partitions lists fast)."""
         try:
-            info = path.lstat()
+            entries = list(os.scandir(folder))
         except FileNotFoundError:  # removed while listing
-            return None
-        relative = path.relative_to(self.root).as_posix()
-        if stat.S_ISLNK(info.st_mode):
-            return FileStat(relative, 0, info.st_mtime, link=True)
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        return FileStat(relative, info.st_size, info.st_mtime, f"{info.st_ino}:{info.st_mtime_ns}")
+            return
+        for entry in entries:
+            name = f"{relative}/{entry.name}" if relative not in ("", ".") else entry.name
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(info.st_mode):  # listed by name so a reader can refuse it, never followed
+                found.append(FileStat(name, 0, info.st_mtime, link=True))
+            elif stat.S_ISDIR(info.st_mode):
+                self._scan(entry.path, name, found)
+            elif stat.S_ISREG(info.st_mode):
+                found.append(FileStat(name, info.st_size, info.st_mtime, f"{info.st_ino}:{info.st_mtime_ns}"))
 
     def delete(self, paths: list[str]) -> None:
         for path in paths:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from mlops.grain import Grain
+from mlops.index.records import monitor_record, write_record
 from mlops.lake.storage import Storage, commit_partition, is_committed, partition_dir, read_partition
 
 REPORT, PAGE = "drift.json", "drift.html"
@@ -28,11 +29,13 @@ def read_report(lake: Storage, pipeline: str, ds: str) -> dict[str, Any] | None:
 
 
 def write_report(lake: Storage, pipeline: str, report: dict[str, Any], page: str) -> None:
+    """Commit the day's report and page, then its summary in the lake's index."""
     commit_partition(
         lake,
         report_dir(pipeline, report["ds"]),
         {REPORT: json.dumps(report, default=str).encode(), PAGE: page.encode()},
     )
+    write_record(lake, pipeline, report["ds"], "monitor", monitor_record(report))
 
 
 def earlier_reports(lake: Storage, pipeline: str, ds: str, days: int, grain: Grain) -> list[dict[str, Any]]:

@@ -569,6 +569,10 @@ def record_gate(
         client.set_model_version_tag(model, ref.version, tag, value)
     if decision.would_promote and not decision.promote:
         client.set_model_version_tag(model, ref.version, "gate.backfill_would_promote", "true")
+    # For reading only (the Models view's timeline): what decides is the signed record above.
+    outcome = "passed" if decision.promote else "would_promote" if decision.would_promote else "refused"
+    client.set_model_version_tag(model, ref.version, "gate.outcome", outcome)
+    client.set_model_version_tag(model, ref.version, f"gate.{metric}", repr(float(decision.challenger[metric])))
 
 
 DRIFT_TRIGGERS_TAG = "drift.triggered_for"
@@ -595,8 +599,13 @@ def history(client: MlflowClient, model: str, key: SigningKey) -> list[RecordedM
     version, or written before moves were signed: ``python -m mlops signing sign``) is left out with
     a warning.
     """
+    return moves_of(search_versions(client, f"name = {quote(model)}"), model, key)
+
+
+def moves_of(versions: Sequence[Any], model: str, key: SigningKey) -> list[RecordedMove]:
+    """``history`` over versions already read (objects with ``version`` and ``tags``)."""
     moves = []
-    for version in search_versions(client, f"name = {quote(model)}"):
+    for version in versions:
         for kind in MOVE_KINDS:
             tags = version.tags
             if f"{kind}.at" not in tags:

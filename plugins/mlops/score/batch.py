@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops.index.records import score_record, write_record
 from mlops.lake.storage import PartitionMissing, Storage, commit_partition, partition_dir, read_partition
 
 if TYPE_CHECKING:
@@ -76,6 +77,8 @@ def score_partition(
         {"part.parquet": buffer.getvalue()},
         extra={"rows": len(predictions), "model_version": version, "airflow_run_id": airflow_run_id},
     )
+    record = score_record(rows=len(predictions), version=version, airflow_run_id=airflow_run_id)
+    write_record(lake, pipeline.name, ds, "score", record)
     return Scored(ds=ds, rows=len(predictions), seconds=seconds, path=lake.uri(directory), version=version)
 
 

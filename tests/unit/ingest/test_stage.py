@@ -7,6 +7,7 @@ every landed row ends up validated or quarantined, or the day fails naming the f
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ import pytest
 from tests.unit.ingest.test_validation import END, INCLUDE, START, churn_frame
 
 from mlops.config.pipeline import Pipeline
+from mlops.index.records import IndexReader
 from mlops.ingest.stage import PartitionRejected, gate, land
 from mlops.lake.storage import LocalStorage, partition_dir, read_manifest, read_partition
 
@@ -128,6 +130,30 @@ def test_a_day_rejected_on_a_rerun_withdraws_what_score_and_monitor_made_of_it(
     for zone in ("validated", "quarantine", "predictions"):
         assert not is_committed(lake, partition_dir("churn", zone, DS)), zone
     assert read_report(lake, "churn", DS) is None and not lake.list_files(report_dir("churn", DS))
+    # The lake's index says the same: the day rejected, naming why, and nothing scored or monitored.
+    index = IndexReader(lake).read("churn")
+    assert set(index[DS]) == {"ingest"}
+    assert index[DS]["ingest"]["passed"] is False and index[DS]["ingest"]["failures"]
+    # Paths in the record are the lake's own, never the machine's.
+    assert "churn/raw/ds=" in index[DS]["ingest"]["message"] and str(tmp_path) not in json.dumps(index)
+
+
+def test_the_gate_indexes_its_counts_and_the_quarantine_reasons(
+    tmp_path: Path, pipeline: Pipeline, suite: dict
+) -> None:
+    frame = churn_frame(1000)
+    frame.loc[:4, "plan"] = "platinum-unknown"
+    write(tmp_path / "landing", "part.csv", frame)
+    lake, rows = ingest(tmp_path, pipeline, suite)
+    record = IndexReader(lake).read("churn")[DS]["ingest"]
+    quarantined = frames(lake, "quarantine")
+    assert record["passed"] is True and record["rows"] == rows == 1000
+    assert record["quarantined"] == len(quarantined) >= 5
+    assert record["validated"] == len(frames(lake, "validated"))
+    assert record["quarantine_rate"] == pytest.approx(len(quarantined) / 1000)
+    # Every quarantined row is counted under each check it failed.
+    per_check = quarantined["_quarantine_reasons"].str.split("; ").explode().value_counts().to_dict()
+    assert record["reasons"] == per_check
 
 
 def test_a_gzipped_csv_export_is_landed_and_read(tmp_path: Path, pipeline: Pipeline, suite: dict) -> None:

@@ -168,3 +168,42 @@ def test_a_commit_leaves_sub_partitions_alone(tmp_path: Path) -> None:
     commit_partition(lake, reports, {"validation.json": b"{ }"})
     assert read_partition(lake, f"{reports}/drift") == {"drift.json": b"{}"}
     assert read_partition(lake, reports) == {"validation.json": b"{ }"}
+
+
+def test_a_commit_that_keeps_the_replaced_attempt_adopts_files_and_keeps_history(tmp_path: Path) -> None:
+    from mlops.lake.storage import open_partition, read_manifest
+
+    lake = LocalStorage(tmp_path)
+    directory = partition_dir("churn", "validated", "2026-01-05")
+    first = commit_partition(lake, directory, {"part.parquet": b"rows"}, extra={"validated": 1})
+    with open_partition(lake, directory) as writer:
+        writer.adopt(first.files[0])
+        with pytest.raises(ValueError, match="not a committed file"):
+            writer.adopt("part-elsewhere.parquet")
+        writer.add("replay.parquet", b"more")
+        second = writer.commit({"validated": 2}, keep_replaced=True)
+    assert read_partition(lake, directory) == {first.files[0]: b"rows", "replay.parquet": b"more"}
+    assert read_manifest(lake, directory).history == [first.body()]
+    # Aborting an attempt never removes a file it adopted: the committed attempt still names it.
+    with open_partition(lake, directory) as writer:
+        writer.adopt(first.files[0])
+        writer.abort()
+    assert lake.exists(f"{directory}/{first.files[0]}")
+    # A commit that does not keep the replaced attempt removes it and every attempt it kept.
+    commit_partition(lake, directory, {"part.parquet": b"fresh"})
+    assert read_partition(lake, directory) == {"part.parquet": b"fresh"}
+    assert len(lake.list_files(directory)) == 2 and second.files[1] not in str(lake.list_files(directory))
+
+
+def test_a_kept_attempt_survives_the_next_kept_commit(tmp_path: Path) -> None:
+    from mlops.lake.storage import read_manifest
+
+    lake = LocalStorage(tmp_path)
+    directory = partition_dir("churn", "quarantine", "2026-01-05")
+    first = commit_partition(lake, directory, {"part.parquet": b"6 rows"})
+    second = commit_partition(lake, directory, {"part.parquet": b"3 rows"}, keep_replaced=True)
+    commit_partition(lake, directory, {"part.parquet": b"0 rows"}, keep_replaced=True)
+    history = read_manifest(lake, directory).history
+    assert [h["attempt"] for h in history] == [second.attempt, first.attempt]
+    assert all(lake.exists(f"{directory}/{name}") for name in first.files + second.files)
+    assert read_partition(lake, directory) == {"part.parquet": b"0 rows"}

@@ -183,6 +183,7 @@ class RegisterChallengerOperator(ModelOperator):
             tags={
                 "window.partitions": plan.lineage["partitions"],
                 "trigger": plan.trigger.kind,
+                f"valid.{self.pipeline.promotion.primary_metric}": repr(float(best.valid_metric)),
                 **window_tags(plan.as_of, trained, holdout),
             },
         )
