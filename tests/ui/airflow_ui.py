@@ -67,6 +67,11 @@ def field(dialog: Any, title: str) -> Any:
     return _group(dialog, title).locator("input").first
 
 
+def lines_field(dialog: Any, title: str) -> Any:
+    """The text area of the list field labelled ``title`` (one item a line)."""
+    return _group(dialog, title).locator("textarea").first
+
+
 def toggle(dialog: Any, title: str) -> None:
     """Flip the switch of the boolean field labelled ``title``."""
     _group(dialog, title).locator("[data-scope=switch][data-part=control]").click()

@@ -59,15 +59,18 @@ def test_models_opens_from_the_navigation_and_lists_churn_with_its_champion(
     expect(page.get_by_role("heading", name="Champion timeline")).to_be_visible()
 
 
-def test_each_chart_shows_exactly_what_the_registry_and_the_lake_hold(page: Any, stack: EmbeddedStack) -> None:
+def test_each_chart_shows_exactly_what_the_registry_and_the_lake_hold(
+    page: Any, stack: EmbeddedStack
+) -> None:
     versions, champion = registry(stack)
     lake = LocalStorage(stack.lake_root)
 
     html = settled(
         page,
         PAGE,
-        lambda html: re.findall(r'<g data-version="(\d+)"', html) == versions
-        and f'data-champion="{champion}"' in html,
+        lambda html: (
+            re.findall(r'<g data-version="(\d+)"', html) == versions and f'data-champion="{champion}"' in html
+        ),
     )
 
     # The timeline: every registered version, no other, and the champion the alias names.
@@ -77,7 +80,9 @@ def test_each_chart_shows_exactly_what_the_registry_and_the_lake_hold(page: Any,
     days = sorted(index)
     # Data health: one bar per gated day, its counts those of the validation the lake holds; a
     # rejected day (the corrupt one) red, with no validated partition.
-    bars = re.findall(r'<g data-ds="([^"]+)" data-rows="(\d+)" data-quarantined="(\d+)" data-passed="(\w+)">', html)
+    bars = re.findall(
+        r'<g data-ds="([^"]+)" data-rows="(\d+)" data-quarantined="(\d+)" data-passed="(\w+)">', html
+    )
     assert [b[0] for b in bars] == [d for d in days if "ingest" in index[d]] and bars
     for ds, rows, quarantined, passed in bars:
         validated_dir = partition_dir("churn", "validated", ds)
@@ -94,7 +99,9 @@ def test_each_chart_shows_exactly_what_the_registry_and_the_lake_hold(page: Any,
     assert columns and all(read_report(lake, "churn", ds) is not None for ds in columns)
     assert columns == [d for d in days if read_report(lake, "churn", d) is not None]
     first = read_report(lake, "churn", columns[0])
-    shown = re.findall(r'data-psi="([^"]*)"', heat[: heat.index("</g>", heat.index(f'data-ds="{columns[0]}"'))])
+    shown = re.findall(
+        r'data-psi="([^"]*)"', heat[: heat.index("</g>", heat.index(f'data-ds="{columns[0]}"'))]
+    )
     features = sorted({name for ds in columns for name in index[ds]["monitor"]["psi"]})
     expected = [f"{first['features'][f]['psi']:.4g}" if f in first["features"] else "" for f in features]
     assert shown == expected
@@ -129,7 +136,12 @@ def test_the_json_api_says_what_the_page_shows(page: Any, stack: EmbeddedStack) 
 def test_the_view_is_behind_the_login(stack: EmbeddedStack, browser: Any) -> None:
     anonymous = browser.new_context(base_url=stack.airflow_url)
     try:
-        for path in ("/mlops-models/", PAGE, "/mlops-models/api/pipelines", "/mlops-models/api/pipelines/churn"):
+        for path in (
+            "/mlops-models/",
+            PAGE,
+            "/mlops-models/api/pipelines",
+            "/mlops-models/api/pipelines/churn",
+        ):
             assert anonymous.request.get(path).status in (401, 403), path
     finally:
         anonymous.close()

@@ -6,9 +6,16 @@ from typing import Any
 
 import pytest
 from tests.embedded_stack import EmbeddedStack
-from tests.ui.airflow_ui import every_section_text, field, open_section, open_trigger_form, submit_button
+from tests.ui.airflow_ui import (
+    every_section_text,
+    field,
+    lines_field,
+    open_section,
+    open_trigger_form,
+    submit_button,
+)
 
-STAGES = ("ingest", "train", "monitor", "score", "rollback")
+STAGES = ("ingest", "train", "monitor", "score", "rollback", "replay_quarantine")
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -28,4 +35,9 @@ def test_every_form_opens_with_valid_defaults_and_explains_each_field(
         assert submit_button(dialog).is_disabled()
         open_section(dialog, "Rollback")
         field(dialog, "Reason").fill("the new model misses a segment")
+    if stage == "replay_quarantine":
+        # A replay names its days; the fix defaults to the submitted file.
+        assert submit_button(dialog).is_disabled()
+        open_section(dialog, "Replay")
+        lines_field(dialog, "Partitions").fill("2026-03-03")
     assert submit_button(dialog).is_enabled(), f"{dag_id}: Trigger is disabled with the form's defaults"

@@ -11,11 +11,20 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from mlops.grain import Grain
-from mlops.lake.storage import MANIFEST, Storage, is_committed, partition_dir, read_partition
+from mlops.lake.storage import (
+    MANIFEST,
+    Storage,
+    is_committed,
+    partition_dir,
+    read_attempt,
+    read_manifest,
+    read_partition,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,10 +86,22 @@ def scan(lake: Storage, pipeline: Pipeline, as_of: dt.date | str, days: int) -> 
     )
 
 
+def attempts_of(lake: Storage, pipeline: str, days: list[str]) -> dict[str, str]:
+    """The committed attempt of each day's validated partition: what a window reads, recorded so
+    that its trials and its gate read the same rows (a quarantine replay commits a new attempt)."""
+    return {ds: read_manifest(lake, partition_dir(pipeline, "validated", ds)).attempt for ds in days}
+
+
 def load_frames(
-    lake: Storage, pipeline: Pipeline, days: list[str], *, whole_window: bool = True
+    lake: Storage,
+    pipeline: Pipeline,
+    days: list[str],
+    *,
+    whole_window: bool = True,
+    attempts: Mapping[str, str] | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Each ready day's validated rows, features and target only (what the matrix needs).
+    """Each ready day's validated rows, features and target only (what the matrix needs); of the
+    attempt ``attempts`` names for the day, where it names one, else the committed one.
 
     For a whole training window, fewer rows than ``training.min_rows`` is an error.
     """
@@ -89,7 +110,12 @@ def load_frames(
     columns = [*pipeline.features, pipeline.target]
     frames = {}
     for ds in days:
-        files = read_partition(lake, partition_dir(pipeline.name, "validated", ds))
+        directory = partition_dir(pipeline.name, "validated", ds)
+        files = (
+            read_attempt(lake, directory, attempts[ds])
+            if attempts and ds in attempts
+            else read_partition(lake, directory)
+        )
         frames[ds] = pd.concat(
             [pd.read_parquet(io.BytesIO(data), columns=columns) for data in files.values()], ignore_index=True
         )

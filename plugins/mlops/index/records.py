@@ -67,15 +67,18 @@ def lake_relative(text: str, lake: Storage) -> str:
     return text.replace(root, "") if root != "/" else text
 
 
-def reason_counts(reasons: Iterable[str]) -> dict[str, int]:
-    """Quarantined rows per failed check (a row failing two checks counts under each), largest first."""
+def reason_counts(reasons: Iterable[str], limit: int | None = MAX_REASONS) -> dict[str, int]:
+    """Quarantined rows per failed check (a row failing two checks counts under each), largest first
+    (then by name); beyond ``limit`` checks the rest are summed as ``(other checks)``."""
     counts: Counter[str] = Counter()
     for joined in reasons:
-        counts.update(part for part in str(joined).split("; ") if part)
-    top = counts.most_common(MAX_REASONS)
-    if len(counts) > MAX_REASONS:
-        top.append(("(other checks)", sum(counts.values()) - sum(n for _, n in top)))
-    return dict(top)
+        if isinstance(joined, str):  # a null is no reason
+            counts.update(part for part in joined.split("; ") if part)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    if limit is None or len(ranked) <= limit:
+        return dict(ranked)
+    top = ranked[:limit]
+    return {**dict(top), "(other checks)": sum(counts.values()) - sum(n for _, n in top)}
 
 
 def ingest_record(
@@ -87,9 +90,12 @@ def ingest_record(
     reasons: Mapping[str, int],
     failures: list[dict[str, Any]],
     message: str,
+    replayed_by: str = "",
 ) -> dict[str, Any]:
-    """The gate's decision on a partition: counts, the quarantine's reasons, the failures if rejected."""
+    """The gate's decision on a partition: counts, the quarantine's reasons, the failures if rejected;
+    ``replayed_by``: the quarantine replay run that last changed the counts."""
     return {
+        "replayed_by": replayed_by,
         "passed": passed,
         "rows": int(rows),
         "validated": int(validated),

@@ -309,6 +309,22 @@ def read_partition(storage: Storage, directory: str, *, attempts: int = 10) -> d
     raise AssertionError("unreachable")
 
 
+def read_attempt(storage: Storage, directory: str, attempt: str) -> dict[str, bytes]:
+    """The files of one attempt of a partition: the committed one, or one its manifest kept in
+    ``history`` (a replaced attempt kept for audit). A reader that recorded which attempt it read (a
+    training window) reads the same rows later, whatever was committed since."""
+    manifest = read_manifest(storage, directory)
+    if manifest.attempt != attempt:
+        kept = next((h for h in manifest.history if h["attempt"] == attempt), None)
+        if kept is None:
+            raise PartitionMissing(
+                f"partition {storage.uri(directory)}: attempt {attempt} is neither committed nor kept "
+                f"(committed: {manifest.attempt}); a later commit replaced it without keeping it"
+            )
+        manifest = Manifest(kept["files"], kept["committed_at"], kept["attempt"], kept.get("extra", {}))
+    return dict(_iter_files(storage, directory, manifest))
+
+
 def partition_files(storage: Storage, directory: str) -> list[tuple[str, str]]:
     """``(name, path)`` of each committed file, by name (without the attempt suffix): what
     ``iter_partition`` reads, for readers that open the files themselves (``open_read``)."""

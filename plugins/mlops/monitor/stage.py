@@ -89,9 +89,13 @@ def seasonal_reference(
 
 
 def monitor_partition(
-    lake: Storage, pipeline: Pipeline, ds: str, champion: Champion, *, backfill: bool
+    lake: Storage, pipeline: Pipeline, ds: str, champion: Champion, *, backfill: bool, rerun: bool = False
 ) -> MonitorOutcome:
-    """Monitor day ``ds`` against ``champion`` and commit its report; nothing is written without data."""
+    """Monitor day ``ds`` against ``champion`` and commit its report; nothing is written without data.
+
+    ``rerun``: the day was already acted on and its data changed since (a quarantine replay); its
+    report is recomputed but decides no retrain, whatever the config says of backfills.
+    """
     import pandas as pd
 
     from mlops.model.pyfunc import model_input
@@ -129,11 +133,13 @@ def monitor_partition(
         last_drift_trigger=triggered[-1] if triggered else None,
         cooldown_days=windows.retrain_cooldown,
         grain=grain,
-        backfill=backfill,
-        allow_backfill_trigger=cfg.allow_backfill_trigger,
+        backfill=backfill or rerun,
+        allow_backfill_trigger=cfg.allow_backfill_trigger and not rerun,
         champion_triggers=[d for d in champion.triggers if d < ds],
         max_triggers_per_champion=cfg.max_triggers_per_champion,
     )
+    if rerun:
+        why = f"re-run after a quarantine replay, the day was already acted on: no retrain ({why})"
     report["trigger"] = {"fire": fire, "reason": why}
     page = render_html(
         report, profile=profile, frame_features=current_features(frame, pipeline), trend=before
@@ -159,6 +165,7 @@ def monitor_partitions(
     champion_for: Callable[[str], Champion | None],
     backfill: bool,
     log: Callable[[str], None],
+    rerun: bool = False,
 ) -> list[MonitorOutcome]:
     """The monitor stage over a run's days, oldest first, each against the champion as of it.
 
@@ -171,7 +178,7 @@ def monitor_partitions(
         if champion is None:
             log(f"{pipeline.name} {ds}: no champion as of this day, nothing to monitor against")
             continue
-        outcome = monitor_partition(lake, pipeline, ds, champion, backfill=backfill)
+        outcome = monitor_partition(lake, pipeline, ds, champion, backfill=backfill, rerun=rerun)
         log(f"{pipeline.name} {ds} (champion v{champion.version}): {outcome.status}; {outcome.reason}")
         if outcome.report is not None:
             outcomes.append(outcome)

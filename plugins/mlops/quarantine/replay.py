@@ -306,6 +306,8 @@ def replay_partition(
             },
             keep_replaced=True,
         )
+    if attempt is not None or not _same(failing, held):
+        _reindex(lake, name, ds, rows=rows, validated=after, failing=failing, fix=lineage_fix, run_id=run_id)
     return ReplayReport(
         fix=lineage_fix,
         candidates=len(pending),
@@ -316,6 +318,33 @@ def replay_partition(
         reasons=reason_counts(failing[QUARANTINE_REASONS]),
         **report,
     )
+
+
+def _reindex(
+    lake: Storage,
+    pipeline: str,
+    ds: str,
+    *,
+    rows: int,
+    validated: int,
+    failing: pd.DataFrame,
+    fix: str,
+    run_id: str,
+) -> None:
+    """The day's summary in the lake's index, as the gate would write it for the partition now."""
+    from mlops.index.records import ingest_record, reason_counts, write_record
+
+    record = ingest_record(
+        passed=True,
+        rows=rows,
+        validated=validated,
+        quarantined=len(failing),
+        reasons=reason_counts(failing[QUARANTINE_REASONS]),
+        failures=[],
+        message=f"passed; quarantine replayed with {fix} by {run_id}",
+        replayed_by=run_id,
+    )
+    write_record(lake, pipeline, ds, "ingest", record)
 
 
 def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:

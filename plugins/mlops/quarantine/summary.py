@@ -8,11 +8,11 @@ without reading a row. ``describe`` is what ``python -m mlops quarantine show`` 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mlops.index.records import reason_counts as index_reason_counts
 from mlops.ingest.validation import QUARANTINE_REASONS, ROW_NUMBER
 from mlops.lake.batches import parquet_batches
 from mlops.lake.storage import MANIFEST, Storage, partition_dir, read_manifest
@@ -39,8 +39,7 @@ def column_of(check: str) -> str | None:
 
 def reason_counts(reasons: pd.Series) -> dict[str, int]:
     """How many rows failed each check (a row failing two checks counts for both), most first."""
-    counts = Counter(check for text in reasons for check in reasons_of(text))
-    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return index_reason_counts(reasons, limit=None)
 
 
 def summarise(

@@ -572,7 +572,9 @@ def record_gate(
     # For reading only (the Models view's timeline): what decides is the signed record above.
     outcome = "passed" if decision.promote else "would_promote" if decision.would_promote else "refused"
     client.set_model_version_tag(model, ref.version, "gate.outcome", outcome)
-    client.set_model_version_tag(model, ref.version, f"gate.{metric}", repr(float(decision.challenger[metric])))
+    client.set_model_version_tag(
+        model, ref.version, f"gate.{metric}", repr(float(decision.challenger[metric]))
+    )
 
 
 DRIFT_TRIGGERS_TAG = "drift.triggered_for"

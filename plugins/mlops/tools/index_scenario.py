@@ -39,7 +39,10 @@ def write_index(
             write_record(lake, pipeline, ds, "ingest", record)
             continue
         quarantined = int(rows * rng.uniform(0.0, 0.03))
-        reasons = {"plan in set": quarantined // 2, "tenure_months is a number": quarantined - quarantined // 2}
+        reasons = {
+            "plan in set": quarantined // 2,
+            "tenure_months is a number": quarantined - quarantined // 2,
+        }
         write_record(
             lake,
             pipeline,

@@ -316,12 +316,19 @@ def holdout_metrics(model: Any, pipeline: Pipeline, holdout: pd.DataFrame) -> di
 
 
 def lineage_of(
-    lake_uri: Callable[[str], str], pipeline: Pipeline, ready: list[str], failed: list[str]
+    lake_uri: Callable[[str], str],
+    pipeline: Pipeline,
+    ready: list[str],
+    failed: list[str],
+    attempts: dict[str, str] | None = None,
 ) -> dict[str, str]:
+    """What a window read: its partitions, the attempt of each (``attempts``: a quarantine replay
+    commits a new one), the days it skipped, where they live and their validation reports."""
     from mlops.lake.storage import partition_dir
 
     return {
         "partitions": ",".join(ready),
+        "attempts": json.dumps(attempts or {}, sort_keys=True),
         "skipped_failed": ",".join(failed) or "none",
         "source": lake_uri(f"{pipeline.name}/validated"),
         "gx_results": json.dumps([lake_uri(partition_dir(pipeline.name, "reports", d)) for d in ready]),

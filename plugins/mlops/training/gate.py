@@ -51,7 +51,8 @@ def gate_challenger(
         )
     leak = holdout_leak(holdout_days, spans)
     holdout = pd.concat(
-        load_frames(lake, pipeline, holdout_days, whole_window=False).values(), ignore_index=True
+        load_frames(lake, pipeline, holdout_days, whole_window=False, attempts=plan.attempts).values(),
+        ignore_index=True,
     )
     challenger = holdout_metrics(load(version), pipeline, holdout)
     champion = None

@@ -8,6 +8,7 @@ once. Pure Python.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -73,6 +74,12 @@ class TrainingPlan:
     @property
     def as_of(self) -> str:
         return self.trigger.as_of
+
+    @property
+    def attempts(self) -> dict[str, str]:
+        """The attempt of each partition the window read (empty for a plan made before they were
+        recorded: those read the committed attempt)."""
+        return json.loads(self.lineage.get("attempts") or "{}")
 
     def split(self, holdout: int) -> tuple[list[str], list[str]]:
         """The partitions the challenger was fitted on (train and validation), and its holdout."""

@@ -223,5 +223,19 @@ def detail(
         "psi_threshold": pipeline.drift.psi_threshold,
         "quarantine_limit": pipeline.validation.max_quarantine_fraction,
         "score": score,
+        "reasons": quarantine_reasons(ingest),
         "approvals": {"pending": list(pending), "decisions": decisions},
     }
+
+
+def quarantine_reasons(ingest: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each failed check over the partitions: rows quarantined for it, in how many partitions, the
+    first and last of them; most rows first."""
+    found: dict[str, dict[str, Any]] = {}
+    for r in ingest:
+        for reason, rows in (r.get("reasons") or {}).items():
+            entry = found.setdefault(reason, {"reason": reason, "rows": 0, "partitions": 0, "first": r["ds"]})
+            entry["rows"] += int(rows)
+            entry["partitions"] += 1
+            entry["last"] = r["ds"]
+    return sorted(found.values(), key=lambda e: (-e["rows"], e["reason"]))

@@ -133,6 +133,7 @@ def pipeline_page(
             label="quarantined share per partition",
         ),
         _rejections(name, data["ingest"], base_url),
+        _reasons(data["reasons"]),
         "<h2>Drift</h2>",
         f'<p class="note">PSI per feature and partition (threshold {esc(data["psi_threshold"])}: amber at it, red at twice it); '
         "a red tick marks a partition whose drift fired a retrain. Each column opens the drift report.</p>",
@@ -183,6 +184,8 @@ def _health_bar(name: str, r: Mapping[str, Any], base_url: str, limit: float) ->
         title = f"{r['ds']}: {r.get('rows', 0):,} rows, {r.get('quarantined', 0):,} quarantined ({rate:.2%})"
         if r.get("reasons"):
             title += "; " + ", ".join(f"{k} x{v}" for k, v in r["reasons"].items())
+        if r.get("replayed_by"):
+            title += f"; quarantine replayed by {r['replayed_by']}"
     return {
         "ds": r["ds"],
         "value": r.get("rows", 0),
@@ -207,6 +210,22 @@ def _rejections(name: str, ingest: Sequence[Mapping[str, Any]], base_url: str) -
         for r in rows
     )
     return f"<table><tr><th>rejected partition</th><th>why</th></tr>{body}</table>"
+
+
+def _reasons(reasons: Sequence[Mapping[str, Any]]) -> str:
+    if not reasons:
+        return '<p class="note">No row quarantined.</p>'
+    body = "".join(
+        f'<tr data-reason="{esc(r["reason"])}" data-rows="{r["rows"]}"><td>{esc(r["reason"])}</td><td>{r["rows"]:,}</td>'
+        f"<td>{r['partitions']}</td><td>{esc(r['first'])}</td><td>{esc(r['last'])}</td></tr>"
+        for r in reasons
+    )
+    head = "<tr><th>quarantined for</th><th>rows</th><th>partitions</th><th>first</th><th>last</th></tr>"
+    return (
+        '<p class="note">Why rows were quarantined, over these partitions (a row failing two checks counts '
+        "under each). <code>python -m mlops quarantine show</code> lists a partition's rows; a replay puts "
+        f"fixed rows back (docs/quarantine.md).</p><table>{head}{body}</table>"
+    )
 
 
 def _versions_table(versions: Sequence[Mapping[str, Any]], version_url: Any) -> str:

@@ -207,3 +207,17 @@ def test_a_kept_attempt_survives_the_next_kept_commit(tmp_path: Path) -> None:
     assert [h["attempt"] for h in history] == [second.attempt, first.attempt]
     assert all(lake.exists(f"{directory}/{name}") for name in first.files + second.files)
     assert read_partition(lake, directory) == {"part.parquet": b"0 rows"}
+
+
+def test_an_attempt_is_read_while_it_is_committed_or_kept_and_refused_after(tmp_path: Path) -> None:
+    from mlops.lake.storage import read_attempt
+
+    lake = LocalStorage(tmp_path)
+    directory = partition_dir("churn", "validated", "2026-01-05")
+    first = commit_partition(lake, directory, {"part.parquet": b"first"})
+    second = commit_partition(lake, directory, {"part.parquet": b"second"}, keep_replaced=True)
+    assert read_attempt(lake, directory, second.attempt) == {"part.parquet": b"second"}
+    assert read_attempt(lake, directory, first.attempt) == {"part.parquet": b"first"}  # kept
+    commit_partition(lake, directory, {"part.parquet": b"third"})  # replaces both, keeps none
+    with pytest.raises(PartitionMissing, match=f"attempt {first.attempt} is neither committed nor kept"):
+        read_attempt(lake, directory, first.attempt)

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 from tests.unit.quarantine.conftest import DS, IN_CENTS, NOT_A_NUMBER, PLATINUM, with_fixes
 
+from mlops.clock.window import attempts_of, load_frames
 from mlops.config.pipeline import Pipeline
+from mlops.index.records import IndexReader
 from mlops.ingest.suite import build_suite
 from mlops.lake.batches import parquet_bytes
 from mlops.lake.storage import LocalStorage, commit_partition, partition_dir, read_manifest, read_partition
@@ -69,6 +71,17 @@ def test_a_yaml_fix_moves_the_fixed_rows_into_a_new_validated_attempt_with_linea
     assert validated["customer_id"].is_unique
     left = zone(lake, QUARANTINE)
     assert sorted(left["_row_number"]) == sorted(NOT_A_NUMBER + IN_CENTS)
+    # The lake's index (what the Models view reads) says the same counts and the reasons left.
+    record = IndexReader(lake).read("churn")[DS]["ingest"]
+    assert (record["rows"], record["validated"], record["quarantined"]) == (1200, 1197, 3)
+    assert record["reasons"] == read_manifest(lake, QUARANTINE).extra["reasons"]
+    assert "plan_renamed" in record["message"] and "manual__1" in record["message"]
+    # A training window that recorded the attempt it read reads the same rows after the replay.
+    assert attempts_of(lake, "churn", [DS]) == {DS: report.attempt}
+    old = load_frames(lake, pipeline, [DS], whole_window=False, attempts={DS: before.attempt})[DS]
+    new = load_frames(lake, pipeline, [DS], whole_window=False, attempts={DS: report.attempt})[DS]
+    assert (len(old), len(new)) == (1194, 1197)
+    assert len(load_frames(lake, pipeline, [DS], whole_window=False)[DS]) == 1197
 
 
 def test_rows_that_still_fail_stay_with_their_new_reasons(lake: LocalStorage, suite: dict) -> None:

@@ -246,6 +246,13 @@ def test_the_pipeline_page_draws_exactly_the_data_and_escapes_every_value(
     assert len(re.findall(r'data-rows="\d+" data-version="\d+"', html)) == sum(1 for d in keys if "score" in index[d])
     assert 'href="/required_actions"' in html and 'data-pending="manual__1"' in html
     assert 'data-decision="1"' in html
+    # Quarantine reasons over the partitions: each check's rows sum what the index records.
+    shown = dict(re.findall(r'<tr data-reason="([^"]+)" data-rows="(\d+)">', html))
+    expected: dict[str, int] = {}
+    for ds in keys:
+        for reason, rows in index[ds]["ingest"].get("reasons", {}).items():
+            expected[reason] = expected.get(reason, 0) + rows
+    assert {k: int(v) for k, v in shown.items()} == expected and expected
 
 
 def test_the_overview_page_links_each_pipeline_and_states_the_rules(tmp_path: Path, pipeline: Pipeline) -> None:

@@ -277,6 +277,27 @@ def run_type(context: Context) -> str:
     return str(getattr(kind, "value", kind))
 
 
+def replay_of(context: Context) -> dict[str, Any] | None:
+    """The quarantine replay that published the run's partition again (its event's ``replay``:
+    fix, run, rows, attempt), or None for a run of the day's first publication."""
+    events = [e for batch in (context.get("triggering_asset_events") or {}).values() for e in batch]
+    found = [(e.extra or {}).get("replay") for e in events]
+    replays = [r for r in found if isinstance(r, dict)]
+    return replays[-1] if replays else None
+
+
+def replay_tags(context: Context) -> dict[str, str]:
+    """MLflow tags that record a run as a re-run after a quarantine replay (none otherwise)."""
+    replay = replay_of(context)
+    if replay is None:
+        return {}
+    return {
+        "rerun_of": "quarantine_replay",
+        "replay.run_id": str(replay.get("run_id", "")),
+        "replay.fix": str(replay.get("fix", "")),
+    }
+
+
 class BadRange(AirflowFailException, ValueError):
     """A run's ``start_ds``/``end_ds`` name no range it can process: it fails at once, without retries
     (the same form would fail again)."""

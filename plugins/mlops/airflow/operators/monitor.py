@@ -13,6 +13,8 @@ from mlops.airflow.operators.base import (
     ModelOperator,
     TaskSetLink,
     partitions_of,
+    replay_of,
+    replay_tags,
     reports_base_url,
     run_type,
 )
@@ -60,6 +62,17 @@ class MonitorDriftOperator(ModelOperator):
         from mlops.monitor.stage import monitor_partitions
 
         champion = functools.cache(self._champion)
+        replay = replay_of(context)
+        if replay:
+            self.log.info(
+                "%s: a re-run of %s after quarantine replay %s (%s rows, fix %s): the report is recomputed, "
+                "no retrain is decided",
+                name,
+                ", ".join(days),
+                replay.get("run_id"),
+                replay.get("rows"),
+                replay.get("fix"),
+            )
         outcomes = monitor_partitions(
             self.lake_hook().storage,
             self.pipeline,
@@ -67,6 +80,7 @@ class MonitorDriftOperator(ModelOperator):
             champion_for=lambda ds: champion(version) if (version := champion_on(moves, ds)) else None,
             backfill=run_type(context) == "backfill",
             log=self.log.info,
+            rerun=replay is not None,
         )
         for outcome in outcomes:
             self._log_run(context, outcome)
@@ -110,6 +124,7 @@ class MonitorDriftOperator(ModelOperator):
                 "ds": outcome.ds,
                 "champion_version": str(outcome.champion_version),
                 "verdict": outcome.status,
+                **replay_tags(context),
             },
             metrics=metrics,
             artifacts={PAGE: outcome.page or "", REPORT: json.loads(json.dumps(report, default=str))},

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from mlops.airflow.operators.base import ModelOperator, partitions_of
+from mlops.airflow.operators.base import ModelOperator, partitions_of, replay_tags
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -70,7 +70,11 @@ class ScorePartitionsOperator(ModelOperator):
             context,
             name=f"score {context['run_id']}",
             role="scoring",
-            tags={"model_version": ",".join(versions), "partitions": ",".join(s.ds for s in scored)},
+            tags={
+                "model_version": ",".join(versions),
+                "partitions": ",".join(s.ds for s in scored),
+                **replay_tags(context),
+            },
             metrics={
                 "rows_scored": sum(s.rows for s in scored),
                 "model_version": float(versions[-1]),

@@ -37,7 +37,7 @@ class PrepareTrainingOperator(ModelOperator):
     """
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
-        from mlops.clock.window import WindowTooSmall, scan
+        from mlops.clock.window import WindowTooSmall, attempts_of, scan
         from mlops.registry.champion import champion_as_of
         from mlops.training.experiment import experiment_id, lineage_of, parent_run
         from mlops.training.fit import trial_params
@@ -60,7 +60,8 @@ class PrepareTrainingOperator(ModelOperator):
         )
         n_trials = int(params.get("n_trials") or self.pipeline.training.n_trials)
         client = self.mlflow.client
-        lineage = lineage_of(lake.uri, self.pipeline, window.ready, window.failed)
+        attempts = attempts_of(lake.storage, self.pipeline.name, window.ready)
+        lineage = lineage_of(lake.uri, self.pipeline, window.ready, window.failed, attempts)
         tags = {
             **self.mlflow.run_tags(context),
             "trigger": trigger.kind,
@@ -124,7 +125,7 @@ class TrainTrialOperator(ModelOperator):
         plan = plan_of(context)
         device = select_device(self.trial["device"])
         self.log.info("training on %s: %s", device.device, device.reason)
-        frames = load_frames(self.lake_hook().storage, self.pipeline, plan.ready)
+        frames = load_frames(self.lake_hook().storage, self.pipeline, plan.ready, attempts=plan.attempts)
         yaml_text = (self.settings.pipelines_dir / f"{self.pipeline.name}.yaml").read_text()
         tags = {
             **plan.tags,
