@@ -26,6 +26,7 @@ from mlops.training.review import REMEDY
 
 DAG = "churn_train"
 TASK = "approve"
+MODELS_API = "/mlops-models/api/pipelines/churn"
 PARKED_S = 8
 
 
@@ -103,6 +104,9 @@ def test_approved_through_the_rest_api_the_champion_moves_and_the_approver_is_re
     version = alias(client, "challenger")
     assert version and alias(client, "champion") is None  # nothing moves while it waits
     assert record_of(stack).outcome == "awaiting_approval"  # the days after are not held up
+    # The Models view lists the review as pending (Airflow's own record of it).
+    pending = api.get(MODELS_API)["approvals"]["pending"]
+    assert [(p["run_id"], p["task_id"]) for p in pending] == [(run_id, TASK)]
 
     started = time.monotonic()
     answer(api, run_id, "Approve", "holdout and slices look right")
@@ -124,6 +128,18 @@ def test_approved_through_the_rest_api_the_champion_moves_and_the_approver_is_re
     assert tags["approval.promotion.triggered_by"] == "admin"  # not forced: its trigger may approve
     record = record_of(stack)
     assert (record.outcome, record.triggered_by, record.reviewed_by) == ("promoted", "admin", "admin")
+    # ... and then the decision, with the reviewer and the comment (the view keeps the registry 15 s).
+    deadline, approvals = time.monotonic() + 60, {}
+    while time.monotonic() < deadline:
+        approvals = api.get(MODELS_API)["approvals"]
+        if any(d["version"] == version for d in approvals["decisions"]):
+            break
+        time.sleep(3)
+    assert not approvals["pending"]
+    decided = [d for d in approvals["decisions"] if d["version"] == version]
+    assert [(d["decision"], d["by"], d["comment"]) for d in decided] == [
+        ("approved", "admin", "holdout and slices look right")
+    ]
 
 
 def test_rejected_the_challenger_keeps_its_alias_and_the_run_ends_without_failing(
