@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
-.PHONY: help install run stop status test test-distributed test-faults test-replay test-ui test-approvals replay-report lint format bench demo-data suites clean serve compose-check
+.PHONY: help install run stop status test test-distributed test-faults test-replay test-ui test-approvals test-serving replay-report lint format bench demo-data suites clean serve compose-check
 
 help:
-	@echo "make run | stop | status | serve | test | test-distributed | test-faults | test-replay | test-ui | test-approvals | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
+	@echo "make run | stop | status | serve | test | test-distributed | test-faults | test-replay | test-ui | test-approvals | test-serving | replay-report | bench | install | demo-data | suites | lint | clean | compose-check"
 
 # The venv is rebuilt only when a requirements or constraints file changed since the last install.
 install: $(STAMP)
@@ -36,7 +36,8 @@ stop:
 status:
 	@scripts/stack.sh status
 
-# The champion of PIPELINE (default churn) over HTTP on SERVE_PORT (default 5001), in the foreground.
+# The serving service (python -m mlops serve): the champion of PIPELINE (default churn) on SERVE_PORT
+# (default 5001), following the registry, with /metrics; in the foreground. See docs/serving.md.
 serve: install
 	@scripts/serve.sh
 
@@ -48,9 +49,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Two pytest workers (pytest-xdist), one test file each at a time: most of the suite waits on the real
+# servers it starts (MLflow, S3, Airflow task runs), so two run in the time of about one and a half.
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # The DAGs on CeleryExecutor, PostgreSQL, Redis, S3 and MLflow, natively (scripts/distributed.sh);
 # installs redis-server/PostgreSQL with apt-get when missing. See docs/scale-out.md.
@@ -85,6 +88,11 @@ test-approvals: install
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 	$(BIN)/python -m pytest -q -s tests/approvals $(PYTEST_ARGS)
 
+# The serving service (python -m mlops serve) against a real MLflow server: scores equal the batch
+# scorer's, a promotion under load, /metrics, the served zone, a broken signature (docs/serving.md).
+test-serving: install
+	$(BIN)/python -m pytest -q tests/serving $(PYTEST_ARGS)
+
 # The per-day outcome table of the embedded stack's replay (champion, predictions, verdicts, trains).
 replay-report: install
 	@$(ENV) $(BIN)/python -m mlops report replay $(if $(PIPELINE),--pipeline $(PIPELINE))
@@ -96,7 +104,7 @@ clean: stop
 	@scripts/distributed.sh down
 	rm -rf .local
 
-# Validates docker-compose.yaml, with and without the gpu profile, against .env.example; needs no Docker
+# Validates docker-compose.yaml, with and without the gpu and monitoring profiles, against .env.example; needs no Docker
 # engine. Installs Debian's docker-compose (1.29) when none is on PATH: the oldest Compose the file keeps to.
 compose-check:
 	@command -v docker-compose >/dev/null || { \
@@ -105,3 +113,4 @@ compose-check:
 	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	docker-compose --env-file .env.example -f docker-compose.yaml config -q
 	docker-compose --env-file .env.example -f docker-compose.yaml --profile gpu config -q
+	docker-compose --env-file .env.example -f docker-compose.yaml --profile monitoring config -q

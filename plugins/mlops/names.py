@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-Stage = Literal["ingest", "train", "monitor", "score", "rollback", "replay_quarantine"]
-STAGES: tuple[Stage, ...] = ("ingest", "train", "monitor", "score", "rollback", "replay_quarantine")
+Stage = Literal["ingest", "train", "monitor", "score", "rollback", "replay_quarantine", "probe"]
+STAGES: tuple[Stage, ...] = ("ingest", "train", "monitor", "score", "rollback", "replay_quarantine", "probe")
 AssetKind = Literal["validated", "drift", "champion"]
 
 

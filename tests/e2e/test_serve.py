@@ -1,10 +1,10 @@
 """`scripts/serve.sh` (`make serve`) against a real MLflow server, without Airflow.
 
-A small champion is trained, logged and registered straight through the package's functions; the
-script serves it with `mlflow models serve`, and the HTTP answers must equal the batch scorer's
-(the same pyfunc loaded in process) for the same rows. Also: a missing column is refused with its
-name, the script refuses to start without a champion or on a taken port, and stopping the server's
-process group leaves nothing behind.
+The script starts the package's serving service (python -m mlops serve; the service itself is
+tested end to end in tests/serving, `make test-serving`). Here: its argument checks, the refusals
+before it starts (MLflow not answering, a taken port, an unknown pipeline), a start before any
+champion (up, not ready, 503 naming why), a clean stop, and that the logged model's signature is the
+pipeline YAML's, not the example's.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from tests.embedded_stack import free_port, wait_for_http
@@ -39,7 +37,6 @@ CHURN = ROOT / "include" / "pipelines" / "churn.yaml"
 # Registered-model names of this module's own: the session's MLflow server is shared.
 MODEL = "serve_test"
 NO_ALIAS = "serve_test_no_alias"
-UNSIGNED = "serve_test_unsigned"
 START_TIMEOUT_S = 120
 
 pytestmark = pytest.mark.integration
@@ -171,110 +168,110 @@ def _run_script(env: dict[str, str], timeout: float = 60) -> subprocess.Complete
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-@dataclass
-class Server:
-    url: str
-    proc: subprocess.Popen
-    log: Path
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
 @pytest.fixture(scope="module")
-def server(mlflow_server: str, champion: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+def include(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An include folder whose churn pipeline is named ``NO_ALIAS`` (the service serves pipelines)."""
+    import yaml
+
+    data = yaml.safe_load(CHURN.read_text())
+    data["name"] = NO_ALIAS
+    folder = tmp_path_factory.mktemp("include")
+    (folder / "pipelines").mkdir()
+    (folder / "pipelines" / f"{NO_ALIAS}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        pytest.param({"PIPELINE": "Churn!"}, "PIPELINE must be a pipeline name", id="pipeline"),
+        pytest.param({"SERVE_PORT": "70000"}, "SERVE_PORT must be a port number", id="port"),
+        pytest.param({"SERVE_WORKERS": "0"}, "SERVE_WORKERS must be a number of processes", id="workers"),
+    ],
+)
+def test_refuses_bad_arguments(mlflow_server: str, extra: dict[str, str], message: str) -> None:
+    done = _run_script(_env(mlflow_server, **extra))
+    assert done.returncode != 0 and message in done.stderr, done.stderr
+
+
+def test_refuses_when_mlflow_does_not_answer(mlflow_server: str) -> None:
+    done = _run_script(_env(f"http://127.0.0.1:{free_port()}", SERVE_PORT=str(free_port())))
+    assert done.returncode != 0 and "does not answer (start the stack: make run)" in done.stderr, done.stderr
+
+
+def test_refuses_a_taken_port(mlflow_server: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        done = _run_script(_env(mlflow_server, SERVE_PORT=str(port)))
+    assert done.returncode != 0, done.stdout
+    assert f"port {port} is taken" in done.stderr, done.stderr
+
+
+def test_refuses_an_unknown_pipeline(mlflow_server: str, include: Path) -> None:
+    env = _env(
+        mlflow_server, PIPELINE="never_declared", SERVE_PORT=str(free_port()), MLOPS_INCLUDE_DIR=str(include)
+    )
+    done = _run_script(env)
+    assert done.returncode == 2, done.stdout
+    assert f"no pipeline 'never_declared' (known: ['{NO_ALIAS}'])" in done.stderr, done.stderr
+
+
+def _get(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_starts_before_a_champion_not_ready_then_stops_cleanly(
+    mlflow_server: str, client, include: Path, tmp_path: Path
+) -> None:
+    from mlops.registry.champion import ensure_model
+
+    ensure_model(client, NO_ALIAS)  # a registered model, but no champion move on it
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    env = _env(
+        mlflow_server,
+        PIPELINE=NO_ALIAS,
+        SERVE_PORT=str(port),
+        MLOPS_INCLUDE_DIR=str(include),
+        MLOPS_LAKE_ROOT=str(tmp_path / "lake"),
+    )
+    log = tmp_path / "serve.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
             ["bash", str(SERVE)],
-            env=_env(mlflow_server, PIPELINE=MODEL, SERVE_PORT=str(port)),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    running = Server(f"http://127.0.0.1:{port}", proc, log)
+    url = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{running.url}/ping", proc, START_TIMEOUT_S, running.tail)
-        yield running
+        wait_for_http(f"{url}/health", proc, START_TIMEOUT_S, lambda: log.read_text(errors="replace")[-3000:])
+        status, ready = _get(f"{url}/ready")
+        assert status == 503 and ready["ready"] is False, ready
+        assert "no signed champion move yet" in ready["missing"][NO_ALIAS], ready
+        request = urllib.request.Request(
+            f"{url}/{NO_ALIAS}/predict",
+            data=b"[{}]",
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 503
+        assert f"note: {NO_ALIAS} has no champion yet" in log.read_text()
     finally:
-        if proc.returncode is None:
-            _stop(proc)
-
-
-def _post(url: str, body: dict[str, Any]) -> tuple[int, str]:
-    request = urllib.request.Request(
-        f"{url}/invocations",
-        data=json.dumps(body, allow_nan=False).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
-def dataframe_split(frame: pd.DataFrame) -> dict[str, Any]:
-    """The ``dataframe_split`` request body; NaN and None become JSON null."""
-    rows = [[None if pd.isna(v) else v for v in row] for row in frame.itertuples(index=False, name=None)]
-    return {"dataframe_split": {"columns": list(frame.columns), "data": rows}}
-
-
-def test_refuses_without_champion(mlflow_server: str, client) -> None:
-    from mlops.registry.champion import ensure_model
-
-    ensure_model(client, NO_ALIAS)  # a registered model, but no alias on it
-    for name in (NO_ALIAS, "serve_test_never_registered"):
-        done = _run_script(_env(mlflow_server, PIPELINE=name, SERVE_PORT=str(free_port())))
-        assert done.returncode != 0, done.stdout
-        assert f"no champion yet: run {name}_train first" in done.stderr, done.stderr
-
-
-def test_refuses_an_unsigned_champion_before_loading_it(mlflow_server: str, client, champion: str) -> None:
-    from mlops.registry.champion import ensure_model
-
-    signed = client.get_model_version(MODEL, champion)
-    ensure_model(client, UNSIGNED)
-    version = client.create_model_version(
-        UNSIGNED, signed.source, run_id=signed.run_id, model_id=signed.source.removeprefix("models:/")
-    ).version
-    client.set_registered_model_alias(UNSIGNED, "champion", version)
-    done = _run_script(_env(mlflow_server, PIPELINE=UNSIGNED, SERVE_PORT=str(free_port())))
-    assert done.returncode != 0, done.stdout
-    assert f"model {UNSIGNED} version {version} is unsigned" in done.stderr, done.stderr
-    assert f"refusing to serve models:/{UNSIGNED}/{version}" in done.stderr, done.stderr
-
-
-def test_refuses_a_taken_port(mlflow_server: str, champion: str) -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen()
-        port = sock.getsockname()[1]
-        done = _run_script(_env(mlflow_server, PIPELINE=MODEL, SERVE_PORT=str(port)))
-    assert done.returncode != 0, done.stdout
-    assert f"port {port} is taken" in done.stderr, done.stderr
-
-
-def test_served_scores_equal_batch_scores(server: Server, pipeline: Pipeline, frames) -> None:
-    import mlflow
-
-    rows = model_input(frames["score"], pipeline)
-    assert rows.isna().any().any(), "the scored rows should include missing values"
-    batch = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion").predict(rows)
-
-    status, body = _post(server.url, dataframe_split(rows))
-    assert status == 200, f"{status}: {body[:2000]}\n{server.tail()}"
-    served = np.asarray(json.loads(body)["predictions"], dtype="float64")
-    assert served.shape == (len(rows),)
-    assert np.ptp(served) > 0.01, "the model should not score every row alike"
-    np.testing.assert_allclose(served, np.asarray(batch, dtype="float64"), rtol=0, atol=1e-6)
-
-    status, body = _post(server.url, dataframe_split(rows.iloc[[3]]))  # one row on its own
-    assert status == 200, body[:2000]
-    assert json.loads(body)["predictions"] == pytest.approx([float(batch[3])], abs=1e-6)
+        sid = proc.pid
+        _stop(proc)
+    assert _session_members(sid) == [], f"left running: {_session_members(sid)}"
+    with socket.socket() as sock, pytest.raises(OSError):
+        sock.connect(("127.0.0.1", port))
 
 
 def test_the_signature_is_the_pipeline_yaml_not_the_example(champion: str, pipeline: Pipeline) -> None:
@@ -289,40 +286,3 @@ def test_the_signature_is_the_pipeline_yaml_not_the_example(champion: str, pipel
     assert all(spec.required for spec in specs.values())
     for name, spec in specs.items():
         assert spec.type.name == ("string" if name in pipeline.categorical_features else "double"), name
-
-
-def test_a_feature_null_in_the_example_is_still_refused_when_missing(
-    server: Server, pipeline: Pipeline, frames
-) -> None:
-    column = pipeline.categorical_features[0]
-    rows = model_input(frames["score"].head(3), pipeline).drop(columns=[column])
-    status, body = _post(server.url, dataframe_split(rows))
-    assert status == 400, f"{status}: {body[:2000]}"
-    assert_refused_for_missing(body, column)
-
-
-def test_missing_column_is_refused_by_name(server: Server, pipeline: Pipeline, frames) -> None:
-    rows = model_input(frames["score"].head(3), pipeline).drop(columns=["autopay"])
-    status, body = _post(server.url, dataframe_split(rows))
-    assert status == 400, f"{status}: {body[:2000]}"
-    assert_refused_for_missing(body, "autopay")
-
-
-def assert_refused_for_missing(body: str, column: str) -> None:
-    """The scoring server's answer to a request without ``column``: a client error naming it."""
-    answer = json.loads(body)
-    assert (answer["error_code"], answer["error_class"]) == (
-        "INVALID_PARAMETER_VALUE",
-        "SCHEMA_ENFORCEMENT_FAILED",
-    ), body[:2000]
-    assert answer["message"].endswith(f"Error: Model is missing inputs ['{column}']."), body[:2000]
-
-
-def test_stops_cleanly(server: Server) -> None:
-    sid = server.proc.pid
-    assert len(_session_members(sid)) >= 2, "expected the mlflow CLI and its uvicorn server"
-    _stop(server.proc)
-    assert server.proc.returncode is not None
-    assert _session_members(sid) == [], f"left running: {_session_members(sid)}"
-    with socket.socket() as sock, pytest.raises(OSError):
-        sock.connect(("127.0.0.1", int(server.url.rsplit(":", 1)[1])))

@@ -41,6 +41,8 @@ EXPECTED_SERVICES = {
     "airflow-triggerer",
     "airflow-worker",
     "airflow-worker-gpu",
+    "serving",
+    "prometheus",
 }
 
 # ${NAME}, ${NAME:?error}, ${NAME:-default}, ... or $NAME, as Compose interpolates them ($$ is a literal $).
@@ -201,7 +203,22 @@ def test_depends_on_waits_for_what_the_target_can_report() -> None:
 
 def test_gpu_worker_is_only_under_the_gpu_profile() -> None:
     with_profiles = {name: service["profiles"] for name, service in SERVICES.items() if "profiles" in service}
-    assert with_profiles == {"airflow-worker-gpu": ["gpu"]}
+    assert with_profiles == {"airflow-worker-gpu": ["gpu"], "prometheus": ["monitoring"]}
+
+
+def test_prometheus_scrapes_the_serving_services_metrics() -> None:
+    serving, prometheus = SERVICES["serving"], SERVICES["prometheus"]
+    assert serving["entrypoint"][-3:] == ["-m", "mlops", "serve"]
+    port = int(option(command(serving), "--port") or 0)
+    assert port in published(serving) and option(command(serving), "--host") == "0.0.0.0"
+    assert f"http://localhost:{port}/health" in serving["healthcheck"]["test"]
+    # The lake, the registry and the signing key: the environment every Airflow component gets.
+    assert environment(serving) == COMMON["environment"]
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"]}
+    config = yaml.safe_load((ROOT / mounted["/etc/prometheus/prometheus.yml"]).read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == [f"serving:{port}"]
 
 
 def test_gpu_worker_consumes_the_gpu_queue_and_reserves_an_nvidia_gpu() -> None:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ("ingest", "train", "monitor", "score", "rollback", "replay_quarantine")
+STAGES = ("ingest", "train", "monitor", "score", "rollback", "replay_quarantine", "probe")
 
 
 def probe(env_overrides: dict[str, str] | None = None) -> dict:
@@ -80,6 +80,9 @@ def test_schedules(dagbag) -> None:
     for stage in ("score", "monitor"):  # one run per validated day
         assert isinstance(dagbag.dags[f"churn_{stage}"].timetable, PartitionedAssetTimetable)
     assert type(dagbag.dags["churn_rollback"].timetable).__name__ == "NullTimetable"
+    probe = dagbag.dags["churn_probe"]  # serving.probe_schedule, no catch-up, paused until a service runs
+    assert type(probe.timetable) is CronTriggerTimetable and probe.timetable.expression == "*/5 * * * *"
+    assert probe.catchup is False and probe.is_paused_upon_creation is True
 
 
 def test_train_trigger_form_is_typed(dagbag) -> None:

@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scenario": ("scenario", "write the demo scenarios' landing files"),
     "signing": ("signing", "sign, re-sign or fetch a verified model version"),
     "registry": ("registry", "read the registry (the champion's version)"),
+    "serve": ("serve", "serve the champions over HTTP, following the registry"),
     "report": ("report", "a replay's outcome, day by day"),
     "index": ("index", "rebuild the lake's index (what the Models view reads)"),
     "quarantine": ("quarantine", "show, export, fix and replay quarantined rows"),

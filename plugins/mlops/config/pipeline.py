@@ -328,6 +328,9 @@ NotificationEvent = Literal[
     "champion_changed",
     "approval_requested",
     "task_failed",
+    "service_down",  # the probe DAG found the serving service down (or answering wrong)
+    "slo_breached",  # the probes' p95 latency over serving.slo.window_minutes exceeds serving.slo.p95_ms
+    "performance_decay",  # online AUC (served rows joined with later labels) dropped below the reference
 ]
 ALL_EVENTS: tuple[str, ...] = NotificationEvent.__args__  # type: ignore[attr-defined]
 
@@ -417,6 +420,36 @@ class Drift(_Strict):
                 "reference same_period_last_cycle needs a cycle (e.g. cycle: 365d, or cycle: 12 for months)"
             )
         return self
+
+
+class ServingSlo(_Strict):
+    """What the probe DAG holds the serving service to, over a window of probes."""
+
+    p95_ms: float = Field(default=250, gt=0)
+    availability: float = Field(default=0.99, gt=0, le=1)
+    window_minutes: int = Field(default=30, ge=1)
+
+
+class Serving(_Strict):
+    """The serving service (``mlops.serving``, ``python -m mlops serve``) and its probe."""
+
+    # Share of answered rows kept in the lake's ``served`` zone (0 keeps none, 1 every row).
+    sample_rate: float = Field(default=1.0, ge=0, le=1)
+    # The served rows are committed every ``flush_rows`` rows or every ``flush_seconds``, whichever first.
+    flush_rows: int = Field(default=1000, ge=1, le=1_000_000)
+    flush_seconds: float = Field(default=10, gt=0, le=3600)
+    # How often the service asks the registry for a new champion: a promotion or a rollback reaches
+    # online traffic within about this long (plus the new version's load).
+    poll_seconds: float = Field(default=5, gt=0, le=3600)
+    # Where the probe DAG reaches the service; None: the ``serving_default`` connection.
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    slo: ServingSlo = ServingSlo()
+    probe_schedule: str = "*/5 * * * *"
+
+    @field_validator("probe_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return _check_cron(value)
 
 
 FIX_NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
@@ -566,6 +599,7 @@ class Pipeline(_Strict):
     promotion: Promotion = Promotion()
     drift: Drift = Drift()
     notifications: Notifications = Notifications()
+    serving: Serving = Serving()
     retries: int = Field(default=2, ge=0)
     retry_delay_minutes: float = Field(default=2, ge=0)
     # Every task fails after this long rather than hanging (a server that stopped answering); a

@@ -162,6 +162,19 @@ class PartitionWriter:
         self.adopted.add(stored)
         return stored
 
+    def adopt_committed(self) -> Manifest | None:
+        """``adopt`` every file of the committed attempt, reading its manifest once; returns that
+        manifest (None: nothing committed yet). An append: the served zone adds a part per flush."""
+        try:
+            manifest = read_manifest(self.storage, self.directory)
+        except PartitionMissing:
+            return None
+        for stored in manifest.files:
+            if stored not in self.adopted:
+                self.written.append(stored)
+                self.adopted.add(stored)
+        return manifest
+
     def commit(self, extra: dict[str, Any] | None = None, *, keep_replaced: bool = False) -> Manifest:
         """Write the manifest naming this attempt's files (one step), then remove the replaced ones.
 

@@ -601,7 +601,8 @@ def decide(
     A day drifts if any of: a feature's PSI (``judged_psi``: less its small-sample bias) >= ``psi_threshold``; (optionally) a numeric feature's
     KS >= ``ks_threshold`` with p-value <= ``ks_alpha``; the prediction PSI >=
     ``prediction_psi_threshold``; the AUC drop >= ``auc_drop_threshold`` when ``metrics`` gives
-    labelled results (``{"auc", "reference_auc"}`` or ``{"auc_drop"}``).
+    labelled results (``{"auc", "reference_auc"}`` or ``{"auc_drop"}``), and the online AUC drop
+    (``{"online_auc_drop"}``, served rows joined with later labels) likewise.
 
     Drift is *declared* only if at least ``required`` of the last ``window`` days, today included,
     drifted: ``history`` holds the earlier days' ``day_drift`` flags, oldest first (None counts as
@@ -656,12 +657,17 @@ def decide(
             f"no PSI verdict for {', '.join(unreliable)}"
         )
     if metrics:
-        if "auc_drop" in metrics:
-            drop = float(metrics["auc_drop"])
-        else:
+        drop = metrics.get("auc_drop")
+        if drop is None and "auc" in metrics:
             drop = float(metrics["reference_auc"]) - float(metrics["auc"])
-        if drop >= th.auc_drop_threshold:
-            reasons.append(_reason("performance", None, "auc_drop", drop, th.auc_drop_threshold))
+        if drop is not None and float(drop) >= th.auc_drop_threshold:
+            reasons.append(_reason("performance", None, "auc_drop", float(drop), th.auc_drop_threshold))
+        # Served rows joined with later labels (``monitor.online``): counted like the batch drop.
+        online = metrics.get("online_auc_drop")
+        if online is not None and float(online) >= th.auc_drop_threshold:
+            reasons.append(
+                _reason("performance", None, "online_auc_drop", float(online), th.auc_drop_threshold)
+            )
 
     day_drift = bool(reasons)
     drifted_days = sum(recent) + day_drift

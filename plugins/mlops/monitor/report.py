@@ -181,6 +181,7 @@ def monitor_day(
     reference_auc: float | None,
     history: list[dict],
     reference: Mapping[str, Any] | None = None,
+    online: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Monitor one day: drift statistics, performance and the drift verdict, as a JSON-able dict.
 
@@ -200,7 +201,9 @@ def monitor_day(
     * ``drifted_features``: ``[{"feature", "kind", <statistics>}]``, by PSI descending;
     * ``unexpected_columns``: frame columns the pipeline does not declare; ``warnings``: messages;
     * ``reference``: what the day was compared with (``{"kind", "days", "note"}``; the champion's
-      own profile when not given).
+      own profile when not given);
+    * ``online``: ``monitor.online.online_section``'s measures of the served rows, when given; its
+      champion's decay counts toward the verdict as a ``performance`` reason ``online_auc_drop``.
     """
     grain = pipeline.grain
     day = grain.key(ds)
@@ -229,9 +232,12 @@ def monitor_day(
         warnings.append(f"{int(np.isnan(scores_arr).sum())} scores are NaN")
 
     performance = _performance(pipeline, frame, scores_arr, reference_auc)
-    metrics = {"auc_drop": performance["auc_drop"]} if performance["auc_drop"] is not None else None
+    metrics = {"auc_drop": performance["auc_drop"]} if performance["auc_drop"] is not None else {}
+    decay = (online or {}).get("champion") or {}
+    if decay.get("decay"):
+        metrics["online_auc_drop"] = decay["auc_drop"]
     flags = history_from_reports(history, day, th.window, grain)
-    verdict = drift.decide(stats, th, flags, metrics)
+    verdict = drift.decide(stats, th, flags, metrics or None)
     if verdict["status"] == STATUS_INSUFFICIENT:
         message = (
             f"{stats['n_rows']} rows on {day}, fewer than drift.min_rows={th.min_rows}: "
@@ -271,6 +277,7 @@ def monitor_day(
         "unexpected_columns": unexpected,
         "warnings": warnings,
         "reference": reference,
+        **({"online": dict(online)} if online is not None else {}),
     }
     logger.info(
         "pipeline %s ds %s champion %s: %s (%d drifted feature(s), %d of last %d days drifted)",

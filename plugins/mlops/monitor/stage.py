@@ -1,9 +1,11 @@
 """The monitor stage for one partition: drift of day ``ds`` against the champion as of ``ds``.
 
-``monitor_partition`` reads the day's validated rows, scores them with the champion, builds the
-report (``monitoring.monitor_day``) with the verdicts of the days before, applies the retraining
-policy as of the day, and commits the report to ``reports/ds=.../drift/``. The operator only turns
-the outcome into Airflow (logs, the MLflow run, the drift event). Pure Python over ``Storage``.
+``monitor_partition`` reads the day's validated rows, scores them with the champion, measures the
+served rows of the label window (``monitor.online``: online accuracy and decay, drift of the served
+traffic), builds the report (``monitoring.monitor_day``) with the verdicts of the days before,
+applies the retraining policy as of the day, and commits the report to ``reports/ds=.../drift/``.
+The operator only turns the outcome into Airflow (logs, the MLflow run, the drift event and the
+``performance_decay`` notice). Pure Python over ``Storage``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ def monitor_partition(
     import pandas as pd
 
     from mlops.model.pyfunc import model_input
+    from mlops.monitor.online import online_section
     from mlops.monitor.page import render_html
     from mlops.monitor.report import current_features, drift_event_extra, monitor_day, should_trigger
 
@@ -116,6 +119,14 @@ def monitor_partition(
     profile, reference = champion.profile, None
     if cfg.reference == "same_period_last_cycle":
         profile, reference = seasonal_reference(lake, pipeline, ds, champion)
+    online = online_section(
+        lake,
+        pipeline,
+        ds,
+        champion_version=champion.version,
+        reference_auc=champion.reference_auc,
+        profile=champion.profile,
+    )
     report = monitor_day(
         pipeline=pipeline,
         ds=ds,
@@ -126,6 +137,7 @@ def monitor_partition(
         reference_auc=champion.reference_auc,
         history=before,
         reference=reference,
+        online=online,
     )
     triggered = [r["ds"] for r in reports if fired(r)]
     fire, why = should_trigger(

@@ -43,22 +43,39 @@ class RegistryReader:
         self.timeout_s = timeout_s
         self.headers = headers or {}
 
+    def _get(self, endpoint: str, query: dict[str, str], what: str) -> dict:
+        url = f"{self.base}/api/2.0/mlflow/{endpoint}?{urllib.parse.urlencode(query)}"
+        request = urllib.request.Request(url, headers=self.headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")[:300]
+            raise RuntimeError(f"MLflow at {self.base}: {what} answered {exc.code}: {detail}") from None
+        except (urllib.error.URLError, TimeoutError) as exc:
+            raise ConnectionError(f"MLflow at {self.base} is unreachable: {exc}") from None
+
+    def alias_version(self, model: str, alias: str) -> str | None:
+        """The version ``alias`` points at, or None (no such alias or model). The version search
+        does not return aliases (MLflow's SQL store leaves them out), hence this one call."""
+        what = f"alias {model}@{alias}"
+        try:
+            body = self._get("registered-models/alias", {"name": model, "alias": alias}, what)
+        except RuntimeError as exc:
+            # No model: RESOURCE_DOES_NOT_EXIST; no alias: INVALID_PARAMETER_VALUE "... not found."
+            text = str(exc)
+            if "RESOURCE_DOES_NOT_EXIST" in text or (
+                "INVALID_PARAMETER_VALUE" in text and "not found" in text
+            ):
+                return None
+            raise
+        return str(body["model_version"]["version"])
+
     def search_model_versions(self, filter_string: str, page_token: str | None = None) -> Page:
         query = {"filter": filter_string, "max_results": "1000"}
         if page_token:
             query["page_token"] = page_token
-        url = f"{self.base}/api/2.0/mlflow/model-versions/search?{urllib.parse.urlencode(query)}"
-        request = urllib.request.Request(url, headers=self.headers)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                body = json.load(response)
-        except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")[:300]
-            raise RuntimeError(
-                f"MLflow at {self.base}: model version search answered {exc.code}: {detail}"
-            ) from None
-        except (urllib.error.URLError, TimeoutError) as exc:
-            raise ConnectionError(f"MLflow at {self.base} is unreachable: {exc}") from None
+        body = self._get("model-versions/search", query, "model version search")
         items = [
             VersionRecord(
                 name=v["name"],

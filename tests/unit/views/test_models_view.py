@@ -136,7 +136,10 @@ def registry(*moves_and_tags: tuple) -> tuple[list, list]:
 
 def test_the_timeline_marks_only_signed_moves_as_promotions(pipeline: Pipeline) -> None:
     versions, moves = registry(
-        (move("1", None, "2026-01-05"), {"window.as_of": "2026-01-05", "gate.auc": "0.81", "trigger": "schedule"}),
+        (
+            move("1", None, "2026-01-05"),
+            {"window.as_of": "2026-01-05", "gate.auc": "0.81", "trigger": "schedule"},
+        ),
         (None, {"window.as_of": "2026-01-12", "gate.auc": "0.79", "gate.outcome": "refused"}),
         # A promotion record copied by hand from version 1: its signature is v1's, not v3's.
         (None, {"window.as_of": "2026-01-19", "valid.auc": "0.9"}),
@@ -152,13 +155,18 @@ def test_the_timeline_marks_only_signed_moves_as_promotions(pipeline: Pipeline) 
     assert (points[2].metric, points[2].metric_source) == (0.9, "validation")
 
 
-def test_the_overview_counts_on_the_logical_clock_and_states_its_health(tmp_path: Path, pipeline: Pipeline) -> None:
+def test_the_overview_counts_on_the_logical_clock_and_states_its_health(
+    tmp_path: Path, pipeline: Pipeline
+) -> None:
     lake = LocalStorage(tmp_path)
     days = [f"2026-01-{d:02d}" for d in range(1, 11)]
     for ds in days:
         write_record(lake, "churn", ds, "ingest", passed(1000, 10))
     versions, moves = registry(
-        (move("1", None, "2026-01-03"), {"window.as_of": "2026-01-03", "gate.auc": "0.8", "trigger": "schedule"}),
+        (
+            move("1", None, "2026-01-03"),
+            {"window.as_of": "2026-01-03", "gate.auc": "0.8", "trigger": "schedule"},
+        ),
         (move("2", "1", "2026-01-20"), {"window.as_of": "2026-01-20", "trigger": "drift"}),  # after the index
     )
     points = version_points(versions, moves, "auc")
@@ -197,7 +205,9 @@ def test_the_pipeline_page_draws_exactly_the_data_and_escapes_every_value(
     lake = LocalStorage(tmp_path)
     keys = write_index(lake, "churn", start="2026-01-01", days=60, features=4)
     hostile_day = keys[5]
-    write_record(lake, "churn", hostile_day, "monitor", drift("drift", {HOSTILE: 0.5, "plan": 0.01}, fire=True))
+    write_record(
+        lake, "churn", hostile_day, "monitor", drift("drift", {HOSTILE: 0.5, "plan": 0.01}, fire=True)
+    )
     write_record(lake, "churn", keys[6], "ingest", rejected(HOSTILE))
     withdraw_records(lake, "churn", keys[6], ("monitor", "score"))
     versions, moves = registry(
@@ -225,11 +235,15 @@ def test_the_pipeline_page_draws_exactly_the_data_and_escapes_every_value(
     assert "<script" not in html and "<img" not in html  # as text, never as markup
     assert html.count("&lt;script&gt;") >= 4  # the feature name, the rejection, the gate, the review
     # The timeline: one mark per registered version, promoted and refused told apart, linked to MLflow.
-    marks = re.findall(r'data-version="(\d+)" data-ds="([^"]+)" data-metric="([^"]+)" data-state="(\w+)"', html)
+    marks = re.findall(
+        r'data-version="(\d+)" data-ds="([^"]+)" data-metric="([^"]+)" data-state="(\w+)"', html
+    )
     assert marks == [("1", keys[10], "0.8", "promoted"), ("2", keys[30], "0.7", "refused")]
     assert 'href="http://127.0.0.1:5000/#/models/churn/versions/2"' in html
     # Data health: a bar per ingested day linking to its Data Docs, the rejected day red.
-    bars = re.findall(r'<g data-ds="([^"]+)" data-rows="(\d+)" data-quarantined="(\d+)" data-passed="(\w+)">', html)
+    bars = re.findall(
+        r'<g data-ds="([^"]+)" data-rows="(\d+)" data-quarantined="(\d+)" data-passed="(\w+)">', html
+    )
     assert [b[0] for b in bars] == [d for d in keys if "ingest" in index[d]]
     assert all(int(b[1]) == index[b[0]]["ingest"]["rows"] for b in bars)
     assert dict((b[0], b[3]) for b in bars)[keys[6]] == "false"
@@ -243,7 +257,9 @@ def test_the_pipeline_page_draws_exactly_the_data_and_escapes_every_value(
     assert f'href="/mlops/reports/churn/ds={hostile_day}/drift/drift.html"' in heat
     assert heat.count('data-fired="true"') == sum(1 for d in monitored if index[d]["monitor"]["fired"])
     # Scoring and approvals.
-    assert len(re.findall(r'data-rows="\d+" data-version="\d+"', html)) == sum(1 for d in keys if "score" in index[d])
+    assert len(re.findall(r'data-rows="\d+" data-version="\d+"', html)) == sum(
+        1 for d in keys if "score" in index[d]
+    )
     assert 'href="/required_actions"' in html and 'data-pending="manual__1"' in html
     assert 'data-decision="1"' in html
     # Quarantine reasons over the partitions: each check's rows sum what the index records.
@@ -255,7 +271,9 @@ def test_the_pipeline_page_draws_exactly_the_data_and_escapes_every_value(
     assert {k: int(v) for k, v in shown.items()} == expected and expected
 
 
-def test_the_overview_page_links_each_pipeline_and_states_the_rules(tmp_path: Path, pipeline: Pipeline) -> None:
+def test_the_overview_page_links_each_pipeline_and_states_the_rules(
+    tmp_path: Path, pipeline: Pipeline
+) -> None:
     lake = LocalStorage(tmp_path)
     write_index(lake, "churn", start="2026-01-01", days=5, features=2)
     row = overview(pipeline, IndexReader(lake).read("churn"), [], [], registry_error=HOSTILE)

@@ -84,6 +84,7 @@ class MonitorDriftOperator(ModelOperator):
         )
         for outcome in outcomes:
             self._log_run(context, outcome)
+            self._announce_decay(context, outcome)
         if outcomes:
             from mlops.lake.report_pages import report_url
             from mlops.monitor.report_store import PAGE
@@ -106,6 +107,37 @@ class MonitorDriftOperator(ModelOperator):
             triggers=drift_triggers(self.mlflow.client, self.pipeline.name, version),
         )
 
+    def _announce_decay(self, context: Context, outcome: MonitorOutcome) -> None:
+        """``performance_decay``: the champion's online AUC (its served rows of the label window,
+        joined with the labels that arrived since) dropped below its reference AUC."""
+        from mlops.lake.report_pages import report_url
+        from mlops.monitor.report_store import PAGE
+
+        decay = ((outcome.report or {}).get("online") or {}).get("champion") or {}
+        if not decay.get("decay"):
+            return
+        version = str(decay["model_version"])
+        self.notify(
+            context,
+            "performance_decay",
+            f"online AUC of version {version} is {decay['auc']:.3f}, "
+            f"{decay['auc_drop']:.3f} below its reference",
+            day=outcome.ds,
+            version=version,
+            details=[
+                f"{decay['rows_labelled']} served rows labelled, served on {', '.join(decay['days'])}",
+                f"reference AUC {decay['reference_auc']:.3f}; drift.auc_drop_threshold "
+                f"{decay['threshold']:g}",
+                f"counted toward the drift verdict; retrain: {outcome.reason}",
+            ],
+            links={
+                "Drift report": report_url(
+                    self.pipeline.name, outcome.ds, f"drift/{PAGE}", reports_base_url()
+                ),
+                "MLflow champion version": self.mlflow.version_url(self.pipeline.name, version),
+            },
+        )
+
     def _log_run(self, context: Context, outcome: MonitorOutcome) -> None:
         from mlops.monitor.report_store import PAGE, REPORT
 
@@ -115,6 +147,10 @@ class MonitorDriftOperator(ModelOperator):
             metrics["prediction_psi"] = report["prediction"]["psi"]
         if report["performance"].get("auc") is not None:
             metrics["auc"] = report["performance"]["auc"]
+        online = (report.get("online") or {}).get("champion") or {}
+        for key in ("auc", "accuracy", "rows_labelled"):
+            if online.get(key) is not None:
+                metrics[f"online_{key}"] = online[key]
         self.mlflow_url = self.mlflow.record_run(
             self.pipeline.name,
             context,
