@@ -6,7 +6,7 @@ decided for the partition: ``<pipeline>/index/ds=<key>/<stage>/`` is a committed
 files whose manifest ``extra`` is the record (one read per record, atomic like every partition, and
 re-written by a re-run). ``ingest`` says rows, counts, quarantine reasons and the verdict; ``monitor``
 the per-feature PSI, prediction drift, performance decay and the trigger; ``score`` rows and the
-version. A day rejected after it was scored loses its ``monitor`` and ``score`` records with the
+version; ``probe`` the serving service's probes of the partition (availability, p50 and p95). A day rejected after it was scored loses its ``monitor`` and ``score`` records with the
 outputs they describe.
 
 ``IndexReader`` reads a pipeline's records with one listing and re-reads only the manifests that
@@ -30,8 +30,8 @@ from mlops.lake.storage import (
     withdraw_partition,
 )
 
-Stage = Literal["ingest", "monitor", "score"]
-STAGES: tuple[Stage, ...] = ("ingest", "monitor", "score")
+Stage = Literal["ingest", "monitor", "score", "probe"]
+STAGES: tuple[Stage, ...] = ("ingest", "monitor", "score", "probe")
 FORMAT = 1
 # Reasons and features beyond these are summed up, not listed: a record stays small whatever the data.
 MAX_REASONS = 20

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mlops.index.records import write_record
 from mlops.lake.storage import PartitionMissing, Storage, open_partition, partition_dir, read_manifest
 
 if TYPE_CHECKING:
@@ -202,19 +203,38 @@ def record_probe(lake: Storage, pipeline: Pipeline, result: ProbeResult, *, airf
     except PartitionMissing:
         previous = None
     runs: dict[str, str] = dict(previous.extra.get("runs", {})) if previous else {}
+    # Each part's outcome, [up, latency_ms]: the day's summary without reading a part.
+    outcomes: dict[str, list[Any]] = dict(previous.extra.get("outcomes", {})) if previous else {}
     rows = int(previous.extra.get("rows", 0)) if previous else 0
     number = int(previous.extra.get("next", len(previous.files))) if previous else 0
     with open_partition(lake, directory) as writer:
         for stored in previous.files if previous else []:
             if runs.get(stored) == airflow_run_id:
                 runs.pop(stored)
+                outcomes.pop(stored, None)
                 rows -= 1
             else:
                 writer.adopt(stored)
         stored = writer.add(part_name(number), parquet_bytes(_frame(result, airflow_run_id)))
         runs[stored] = airflow_run_id
-        writer.commit({"rows": rows + 1, "runs": runs, "next": number + 1})
+        outcomes[stored] = [bool(result.up), result.latency_ms]
+        writer.commit({"rows": rows + 1, "runs": runs, "outcomes": outcomes, "next": number + 1})
+    write_record(lake, pipeline.name, key, "probe", probe_record(list(outcomes.values())))
     return key
+
+
+def probe_record(outcomes: list[list[Any]]) -> dict[str, Any]:
+    """The day's probes summarised for the lake's index: how many, how many up, the availability,
+    and the p50 and p95 latency of the answered ones (nearest rank)."""
+    latencies = [float(ms) for up, ms in outcomes if up and ms is not None]
+    up = sum(1 for ok, _ in outcomes if ok)
+    return {
+        "probes": len(outcomes),
+        "up": up,
+        "availability": up / len(outcomes) if outcomes else None,
+        "p50_ms": nearest_rank(latencies, 0.5),
+        "p95_ms": nearest_rank(latencies, 0.95),
+    }
 
 
 def recent_probes(lake: Storage, pipeline: Pipeline, *, until: dt.datetime, minutes: float) -> pd.DataFrame:

@@ -150,6 +150,7 @@ def overview(
     )
     point = next((p for p in points if p.version == champion), None)
     drift = _latest(index, "monitor")
+    probed = _latest(index, "probe")
     retrained = max((p.as_of for p in points), default="")
     since_retrain = _gap(days, retrained, latest_day)
     ingest = latest[1] if latest else {}
@@ -187,6 +188,8 @@ def overview(
         "drift_status": drift[1].get("status", "") if drift else "",
         "last_retrain": retrained,
         "partitions_since_retrain": since_retrain,
+        "uptime_day": probed[0] if probed else "",
+        "uptime": probed[1].get("availability") if probed else None,
         "health": mark,
         "health_reasons": red + amber,
         "registry_error": registry_error,
@@ -207,6 +210,7 @@ def detail(
     ingest = [{"ds": d, **index[d]["ingest"]} for d in days if "ingest" in index[d]]
     monitor = [{"ds": d, **index[d]["monitor"]} for d in days if "monitor" in index[d]]
     score = [{"ds": d, **index[d]["score"]} for d in days if "score" in index[d]]
+    probe = [{"ds": d, **index[d]["probe"]} for d in days if "probe" in index[d]]
     features = sorted({name for m in monitor for name in m.get("psi", {})})
     decisions = [{"version": p.version, **a} for p in points for a in p.approvals]
     decisions.sort(key=lambda a: a.get("at", ""))
@@ -223,6 +227,8 @@ def detail(
         "psi_threshold": pipeline.drift.psi_threshold,
         "quarantine_limit": pipeline.validation.max_quarantine_fraction,
         "score": score,
+        "probe": probe,
+        "slo": {"p95_ms": pipeline.serving.slo.p95_ms, "availability": pipeline.serving.slo.availability},
         "reasons": quarantine_reasons(ingest),
         "approvals": {"pending": list(pending), "decisions": decisions},
     }

@@ -53,7 +53,8 @@ def overview_page(rows: Sequence[Mapping[str, Any]], *, problems: Sequence[str] 
     """One row per pipeline, linking to its page (``pipelines/<name>``, relative to this page)."""
     head = (
         "<tr><th>health</th><th>pipeline</th><th>champion</th><th>metric</th><th>promoted</th>"
-        "<th>by</th><th>latest partition</th><th>quarantined</th><th>drift</th><th>partitions since retrain</th></tr>"
+        "<th>by</th><th>latest partition</th><th>quarantined</th><th>drift</th><th>partitions since retrain</th>"
+        "<th>uptime</th></tr>"
     )
     body = []
     for r in rows:
@@ -69,7 +70,8 @@ def overview_page(rows: Sequence[Mapping[str, Any]], *, problems: Sequence[str] 
             f"<td>{esc(r['latest_day'] or '-')}{'' if r['latest_passed'] in (None, True) else ' <b class=err>rejected</b>'}</td>"
             f"<td>{esc(_pct(r['latest_quarantine_rate']))}</td>"
             f"<td>{esc(r['drift_status'] or '-')} <span class='note'>{esc(r['drift_day'])}</span></td>"
-            f"<td>{esc('-' if r['partitions_since_retrain'] is None else r['partitions_since_retrain'])}</td></tr>"
+            f"<td>{esc('-' if r['partitions_since_retrain'] is None else r['partitions_since_retrain'])}</td>"
+            f"<td>{esc(_pct(r.get('uptime')))} <span class='note'>{esc(r.get('uptime_day', ''))}</span></td></tr>"
         )
     notes = "".join(f'<p class="err">{esc(p)}</p>' for p in problems)
     table = f"<table>{head}{''.join(body)}</table>" if body else "<p>No pipeline you may read.</p>"
@@ -163,6 +165,8 @@ def pipeline_page(
         "<h2>Scoring</h2>",
         '<p class="note">Rows scored per partition, coloured by the version that scored them.</p>',
         _score_chart(days, data["score"]),
+        "<h2>Serving</h2>",
+        _serving(days, data["probe"], data["slo"]),
         "<h2>Approvals</h2>",
         _approvals(data["approvals"], required_actions),
         "<h2>Health marks</h2>",
@@ -260,6 +264,37 @@ def _score_chart(days: Sequence[str], score: Sequence[Mapping[str, Any]]) -> str
     )
     legend = " ".join(f'<span style="color:{color[v]}">■ v{esc(v)}</span>' for v in versions)
     return chart + f'<p class="note">{legend}</p>'
+
+
+def _serving(days: Sequence[str], probe: Sequence[Mapping[str, Any]], slo: Mapping[str, Any]) -> str:
+    if not probe:
+        return (
+            '<p class="note">No probe of the serving service recorded (the <code>&lt;pipeline&gt;_probe</code> '
+            "DAG is paused when created: unpause it once the service runs; docs/serving-slo.md).</p>"
+        )
+    availability = svg.day_lines(
+        days,
+        {"availability": [(r["ds"], r.get("availability")) for r in probe]},
+        chart="uptime",
+        label="share of the probes the service answered, per partition",
+        thresholds={"availability": slo.get("availability")},
+    )
+    latency = svg.day_lines(
+        days,
+        {
+            "p95 ms": [(r["ds"], r.get("p95_ms")) for r in probe],
+            "p50 ms": [(r["ds"], r.get("p50_ms")) for r in probe],
+        },
+        chart="latency",
+        label="probe latency per partition (ms)",
+        thresholds={"p95 ms": slo.get("p95_ms")},
+    )
+    return (
+        f"<p class=\"note\">The probe's known-answer requests: availability per partition (the SLO's "
+        f"{esc(slo.get('availability'))} dashed) and latency (p95 against the SLO's {esc(slo.get('p95_ms'))} ms).</p>"
+        + availability
+        + latency
+    )
 
 
 def _approvals(approvals: Mapping[str, Any], required_actions: str) -> str:

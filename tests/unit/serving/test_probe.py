@@ -12,6 +12,7 @@ import pytest
 from tests.fake_service import FakeService, contract_answer, fake_service, tenure_score
 
 from mlops.config.pipeline import Pipeline, ServingSlo, load_pipeline
+from mlops.index.records import IndexReader
 from mlops.lake.storage import LocalStorage, read_manifest
 from mlops.serving.probe import (
     PROBE_REQUEST_PREFIX,
@@ -166,6 +167,11 @@ def test_probes_are_committed_part_by_part_and_a_retry_replaces_its_own(
     assert probes["airflow_run_id"].tolist() == ["run-a", "run-b"]
     assert probes["latency_ms"].tolist() == [20.0, 40.0] and probes["up"].tolist() == [True, True]
     assert str(probes["_probed_at"].dtype) == "datetime64[us, UTC]"
+    # The day's summary in the lake's index (what the Models view draws), the retry counted once.
+    record_probe(lake, churn, probe_at(8, up=False), airflow_run_id="run-c")
+    summary = IndexReader(lake).read("churn")["2026-03-02"]["probe"]
+    assert (summary["probes"], summary["up"], summary["availability"]) == (3, 2, 2 / 3)
+    assert (summary["p50_ms"], summary["p95_ms"]) == (20.0, 40.0)
 
 
 def test_the_window_spans_partitions_and_leaves_older_probes_out(churn: Pipeline, lake: LocalStorage) -> None:

@@ -269,6 +269,41 @@ def test_the_pipeline_page_draws_exactly_the_data_and_escapes_every_value(
         for reason, rows in index[ds]["ingest"].get("reasons", {}).items():
             expected[reason] = expected.get(reason, 0) + rows
     assert {k: int(v) for k, v in shown.items()} == expected and expected
+    assert 'data-chart="uptime"' not in html  # no probe recorded: the section says how to start one
+
+
+def test_the_serving_section_draws_the_probes_availability_and_latency(
+    tmp_path: Path, pipeline: Pipeline
+) -> None:
+    lake = LocalStorage(tmp_path)
+    keys = write_index(lake, "churn", start="2026-01-01", days=4, features=2)
+    probes = {keys[1]: (0.75, 30.0), keys[3]: (1.0, 12.5)}
+    for ds, (availability, p95) in probes.items():
+        write_record(
+            lake,
+            "churn",
+            ds,
+            "probe",
+            {
+                "probes": 4,
+                "up": round(4 * availability),
+                "availability": availability,
+                "p50_ms": 9.0,
+                "p95_ms": p95,
+            },
+        )
+    index = IndexReader(lake).read("churn")
+    html = pipeline_page(detail(pipeline, index, [], []), mlflow_ui="")
+    uptime = html[html.index('data-chart="uptime"') :]
+    uptime = uptime[: uptime.index("</svg>")]
+    points = re.findall(r'data-series="availability" data-ds="([^"]+)" data-value="([^"]+)"', uptime)
+    assert [(d, float(v)) for d, v in points] == [(d, a) for d, (a, _) in probes.items()]
+    latency = html[html.index('data-chart="latency"') :]
+    p95 = re.findall(
+        r'data-series="p95 ms" data-ds="([^"]+)" data-value="([^"]+)"', latency[: latency.index("</svg>")]
+    )
+    assert [(d, float(v)) for d, v in p95] == [(d, ms) for d, (_, ms) in probes.items()]
+    assert overview(pipeline, index, [], [])["uptime"] == 1.0
 
 
 def test_the_overview_page_links_each_pipeline_and_states_the_rules(
