@@ -427,3 +427,29 @@ def test_a_version_with_a_broken_signature_never_serves(
     assert status == 200 and json.loads(ready)["models"] == {NAME: versions[1]}
     assert service.metric("mlops_serving_model_version", pipeline=NAME) == float(versions[1])
     assert f"refusing version {broken}" in service.tail()
+
+
+def test_the_probe_records_the_service_up_with_the_known_answer_then_the_outage(
+    service: Service, pipeline: Pipeline, lake: LocalStorage, versions: list[str]
+) -> None:
+    """Last: it stops the service. The probe's known answer is the serving version's own offline
+    score of the probe row (as the probe DAG computes it); the outage is recorded and alerted."""
+    from mlops.airflow.hooks.signing import signing_key
+    from mlops.index.records import IndexReader
+    from mlops.model.pyfunc import model_input
+    from mlops.registry.signing import load_model
+    from mlops.serving.probe import probe_row, run_probe
+
+    def offline(version: str) -> float:
+        model = load_model(os.environ["MLFLOW_IT_URI"], NAME, version, signing_key())
+        return float(model.predict(model_input(pd.DataFrame([probe_row(pipeline)]), pipeline))[0])
+
+    up = run_probe(lake, pipeline, service.url, airflow_run_id="probe_up", expected=offline)
+    assert up.result.up and up.result.model_version == versions[1], up.result
+    assert not up.alerts
+    _stop(service.proc)
+    down = run_probe(lake, pipeline, service.url, airflow_run_id="probe_down", expected=offline)
+    assert not down.result.up and down.result.latency_ms is None
+    assert [a.event for a in down.alerts] == ["service_down"]
+    summary = IndexReader(lake).read(NAME)[down.key]["probe"]
+    assert (summary["probes"], summary["up"]) == (2, 1)
