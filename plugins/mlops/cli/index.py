@@ -11,8 +11,8 @@ import argparse
 
 def main(argv: list[str] | None = None) -> int:
     from mlops.airflow.hooks.lake import storage_for
-    from mlops.index.rebuild import rebuild
     from mlops.settings import get_settings
+    from mlops.tools.index_rebuild import rebuild
 
     parser = argparse.ArgumentParser(prog="python -m mlops index", description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["rebuild"])

@@ -1,4 +1,4 @@
-"""Rebuilding the index of a lake written before it existed gives the records the stages write."""
+"""``mlops.tools.index_rebuild``: rebuilding the index of a lake written before it existed gives the records the stages write."""
 
 from __future__ import annotations
 
@@ -6,15 +6,18 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.unit.ingest.conftest import pipeline, suite
 from tests.unit.ingest.test_stage import DS, ingest, write
 from tests.unit.ingest.test_validation import churn_frame
 
 from mlops.config.pipeline import Pipeline
-from mlops.index.rebuild import rebuild
 from mlops.index.records import IndexReader, score_record, write_record
 from mlops.ingest.stage import PartitionRejected
 from mlops.lake.storage import LocalStorage, commit_partition, partition_dir
 from mlops.monitor.report_store import write_report
+from mlops.tools.index_rebuild import rebuild
+
+__all__ = ["pipeline", "suite"]  # the ingest tests' fixtures
 
 
 def test_a_rebuilt_index_equals_the_one_the_stages_wrote(
