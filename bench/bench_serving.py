@@ -71,6 +71,7 @@ from tests.serving.test_service import (  # noqa: E402
     records_body,
     valid_rows,
 )
+from tests.signed_models import register_signed  # noqa: E402
 
 from bench.bench_scoring import _body as split_body  # noqa: E402
 from bench.bench_scoring import _die_with_parent, _stop  # noqa: E402
@@ -114,11 +115,7 @@ def _champion(client, uri: str, pipeline: Pipeline, yaml_text: str, tmp: Path) -
     """Train, log, register and sign one version, then promote it with a signed move."""
     import mlflow
 
-    from mlops.airflow.hooks.signing import signing_key
-    from mlops.model.pyfunc import log_model, model_input
-    from mlops.registry.champion import register_version
-    from mlops.registry.signing import record_trial_upload, sign_version
-    from mlops.training.experiment import experiment_id
+    from mlops.model.pyfunc import model_input
     from mlops.training.fit import prepare_frame, train_model
 
     config = scenario.ScenarioConfig(rows_per_day=TRAIN_ROWS_PER_DAY, seed=5)
@@ -128,28 +125,20 @@ def _champion(client, uri: str, pipeline: Pipeline, yaml_text: str, tmp: Path) -
     params = TrainingParams(n_estimators=TREES, max_depth=DEPTH, early_stopping_rounds=TREES + 1)
     result = train_model(train, valid, params, device="cpu", seed=42, nthread=2, log=lambda _m: None)
     mlflow.set_tracking_uri(uri)
-    example = model_input(frames[1].head(5), pipeline)
     workdir = tmp / "model"
     workdir.mkdir()
-    with mlflow.start_run(experiment_id=experiment_id(client, "bench-serving")) as run:
-        logged = record_trial_upload(
-            client,
-            signing_key(),
-            run.info.run_id,
-            lambda: log_model(result.booster, yaml_text, example, workdir),
-        )
-    version = register_version(
+    version = register_signed(
         client,
         NAME,
-        run_id=run.info.run_id,
-        source=logged.model_uri,
-        model_id=logged.model_id,
+        result.booster,
+        yaml_text=yaml_text,
+        example=model_input(frames[1].head(5), pipeline),
+        workdir=workdir,
+        experiment="bench-serving",
         airflow_run_id="bench",
-        tags={},
     )
-    sign_version(client, NAME, version.version, signing_key())
-    promote(client, version.version, "2026-01-12")
-    return version.version
+    promote(client, version, "2026-01-12")
+    return version
 
 
 # --- the servers ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.embedded_stack import free_port, wait_for_http
+from tests.signed_models import register_signed
 
 from mlops.config.pipeline import Pipeline, TrainingParams, load_pipeline
 from mlops.lake.storage import LocalStorage, commit_partition, partition_dir
@@ -94,11 +95,7 @@ def register(
     """``register(seed, depth)``: train, log, register and sign a version; returns it."""
     import mlflow
 
-    from mlops.airflow.hooks.signing import signing_key
-    from mlops.model.pyfunc import log_model, model_input
-    from mlops.registry.champion import register_version
-    from mlops.registry.signing import record_trial_upload, sign_version
-    from mlops.training.experiment import experiment_id
+    from mlops.model.pyfunc import model_input
     from mlops.training.fit import prepare_frame, train_model
 
     train, valid = (
@@ -111,27 +108,16 @@ def register(
         previous = mlflow.get_tracking_uri()
         mlflow.set_tracking_uri(mlflow_server)
         try:
-            example = model_input(frames["valid"].head(5), pipeline)
-            workdir = tmp_path_factory.mktemp("model")
-            yaml_text = (include / "pipelines" / f"{NAME}.yaml").read_text()
-            with mlflow.start_run(experiment_id=experiment_id(client, "serving-it")) as run:
-                logged = record_trial_upload(
-                    client,
-                    signing_key(),
-                    run.info.run_id,
-                    lambda: log_model(result.booster, yaml_text, example, workdir),
-                )
-            version = register_version(
+            return register_signed(
                 client,
                 NAME,
-                run_id=run.info.run_id,
-                source=logged.model_uri,
-                model_id=logged.model_id,
+                result.booster,
+                yaml_text=(include / "pipelines" / f"{NAME}.yaml").read_text(),
+                example=model_input(frames["valid"].head(5), pipeline),
+                workdir=tmp_path_factory.mktemp("model"),
+                experiment="serving-it",
                 airflow_run_id="test",
-                tags={},
             )
-            sign_version(client, NAME, version.version, signing_key())
-            return version.version
         finally:
             mlflow.set_tracking_uri(previous)
 
