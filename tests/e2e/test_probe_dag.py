@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.dag_env import dags_with_roots
-from tests.fake_service import FakeService, fake_service
+from tests.fake_service import FakeService, contract_answer, fake_service
 from tests.receivers import Received, http_server
 
 from mlops.config.pipeline import load_pipeline
@@ -24,6 +24,7 @@ from mlops.serving.probe import probe_dir, recent_probes
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+UNREGISTERED = "9999"
 
 
 @pytest.fixture
@@ -32,6 +33,9 @@ def stack(
 ) -> Iterator[tuple[dict, FakeService, Received]]:
     """The DAGs parsed with churn probing a fake service and sending ``service_down`` to a receiver."""
     with fake_service() as service, http_server() as web:
+        # A version no registry of the session holds (other tests register churn versions in the
+        # shared MLflow server): the probe cannot tell its offline answer and judges the form only.
+        service.answer = contract_answer(version=UNREGISTERED)
         include = tmp_path / "include"
         shutil.copytree(ROOT / "include", include)
         path = include / "pipelines" / "churn.yaml"
@@ -79,7 +83,7 @@ def test_the_probe_records_up_then_the_outage_and_notifies_it(
     )
     probes = recent_probes(lake, churn, until=dt.datetime.now(dt.UTC), minutes=30)
     assert probes["up"].tolist() == [True, False]
-    assert probes["model_version"].tolist() == ["3", None]
+    assert probes["model_version"].tolist() == [UNREGISTERED, None]
     assert probes["latency_ms"].iloc[0] > 0 and probes["latency_ms"].isna().iloc[1]
     assert probes["airflow_run_id"].tolist() == [up.run_id, down.run_id]
     key = churn.grain.key(probes["_probed_at"].iloc[-1].to_pydatetime())
