@@ -15,6 +15,7 @@ changed since its last read. Pure Python over ``Storage``.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -110,6 +111,16 @@ def ingest_record(
     }
 
 
+def _finite(value: Any) -> float | None:
+    """A statistic as a number a JSON page can carry: NaN and infinities (a constant feature's
+    statistics) become None, shown as "no figure"."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def monitor_record(report: Mapping[str, Any]) -> dict[str, Any]:
     """A drift report (``monitor.report.monitor_day`` with its ``trigger``) cut to what a chart needs."""
     verdict = report.get("verdict") or {}
@@ -121,14 +132,14 @@ def monitor_record(report: Mapping[str, Any]) -> dict[str, Any]:
         "rows": int(report.get("n_rows") or 0),
         "status": str(verdict.get("status", "")),
         "psi": {
-            name: stats.get("psi")
+            name: _finite(stats.get("psi"))
             for name, stats in (report.get("features") or {}).items()
             if isinstance(stats, Mapping)
         },
         "psi_threshold": thresholds.get("psi_threshold"),
-        "prediction_psi": prediction.get("psi") if isinstance(prediction, Mapping) else None,
+        "prediction_psi": _finite(prediction.get("psi")) if isinstance(prediction, Mapping) else None,
         "prediction_psi_threshold": thresholds.get("prediction_psi_threshold"),
-        "auc_drop": performance.get("auc_drop"),
+        "auc_drop": _finite(performance.get("auc_drop")),
         "auc_drop_threshold": thresholds.get("auc_drop_threshold"),
         "fired": bool((report.get("trigger") or {}).get("fire")),
         "trigger_reason": _text((report.get("trigger") or {}).get("reason") or ""),

@@ -315,3 +315,12 @@ def test_the_overview_page_links_each_pipeline_and_states_the_rules(
     html = overview_page([row], problems=[HOSTILE])
     assert 'href="pipelines/churn"' in html and 'data-health="red"' in html
     assert "<script" not in html and 'data-rules="health"' in html
+
+
+def test_a_statistic_that_is_not_a_number_is_recorded_as_no_figure() -> None:
+    """The JSON API answers with strict JSON: a NaN PSI (a constant feature) must not reach it."""
+    import json
+
+    record = drift("no_drift", {"constant": float("nan"), "plan": 0.02})
+    assert record["psi"] == {"constant": None, "plan": 0.02}
+    json.dumps(record, allow_nan=False)
